@@ -1,0 +1,291 @@
+/*
+ * cmd_kafka.c - `mailrobotctl kafka init|topics|read`.
+ *
+ * `init` creates the topics of SPEC §4 (see topics.h); `read` prints
+ * records of one topic without joining a consumer group (it assigns the
+ * partitions itself and commits nothing), so it never disturbs workers.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mailrobot/clock.h"
+#include "mailrobot/topics.h"
+#include "mailrobot/units.h"
+
+#include "ctl.h"
+
+#define READ_PREVIEW_LINES 12
+
+static int parse_timeout(const char *text, int64_t *ms)
+{
+    mr_err err;
+
+    if (mr_parse_duration(text, ms, &err) < 0) {
+        ctl_error("--timeout: %s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int kafka_init(ctl_context *ctx, int argc, char **argv)
+{
+    mr_topic_result results[MR_MAX_TOPICS];
+    int64_t timeout_ms = 30000;
+    size_t count = 0;
+    mr_err err;
+    int rc;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+            if (parse_timeout(argv[++i], &timeout_ms) < 0)
+                return CTL_USAGE;
+        } else {
+            ctl_error("usage: mailrobotctl kafka init [--timeout DURATION]");
+            return CTL_USAGE;
+        }
+    }
+    rc = mr_topics_create(&ctx->cfg, &ctx->kafka, timeout_ms, results, &count, &err);
+    for (size_t i = 0; i < count; i++)
+        printf("%-8s %s%s%s\n", mr_topic_outcome_name(results[i].outcome),
+               results[i].topic.name, results[i].detail[0] ? "  " : "", results[i].detail);
+    if (rc < 0) {
+        ctl_error("kafka init at %s: %s", ctx->cfg.kafka_brokers, err.msg);
+        return CTL_FAILED;
+    }
+    return CTL_OK;
+}
+
+static int kafka_topics(ctl_context *ctx)
+{
+    mr_topic topics[MR_MAX_TOPICS];
+    size_t n = mr_topics(&ctx->cfg, topics);
+
+    for (size_t i = 0; i < n; i++)
+        puts(topics[i].name);
+    return CTL_OK;
+}
+
+/* --- read -------------------------------------------------------------------- */
+
+typedef struct read_options {
+    char topic[MR_TOPIC_NAME_MAX];
+    int64_t start;       /* RD_KAFKA_OFFSET_BEGINNING, _END or _TAIL(n) */
+    long count;          /* 0: until the end of every partition */
+    int64_t timeout_ms;  /* give up after this long without a record */
+    int value_only;
+} read_options;
+
+static void print_escaped(const void *bytes, size_t len)
+{
+    const unsigned char *p = bytes;
+
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == '\\')
+            fputs("\\\\", stdout);
+        else if (isprint(p[i]))
+            putchar(p[i]);
+        else
+            printf("\\x%02x", p[i]);
+    }
+}
+
+static void print_record(const rd_kafka_message_t *m, int value_only)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const unsigned char *value = m->payload;
+    size_t pos = 0;
+
+    if (value_only) {
+        fwrite(m->payload, 1, m->len, stdout);
+        return;
+    }
+    printf("%s [%" PRId32 "] @%" PRId64 "  key: ", rd_kafka_topic_name(m->rkt), m->partition,
+           m->offset);
+    print_escaped(m->key, m->key_len);
+    putchar('\n');
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char *name;
+        const void *hv;
+        size_t hlen;
+
+        for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &hv, &hlen)
+                           == RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
+            printf("  %s: ", name);
+            print_escaped(hv, hlen);
+            putchar('\n');
+        }
+    }
+    printf("  value: %zu bytes\n", m->len);
+    for (int line = 0; line < READ_PREVIEW_LINES && pos < m->len; line++) {
+        const unsigned char *nl = memchr(value + pos, '\n', m->len - pos);
+        size_t n = nl ? (size_t)(nl - (value + pos)) : m->len - pos;
+
+        fputs("  | ", stdout);
+        print_escaped(value + pos, n > 200 ? 200 : n);
+        putchar('\n');
+        pos += n + 1;
+    }
+}
+
+static int parse_read_options(ctl_context *ctx, int argc, char **argv, read_options *o)
+{
+    const char *topic = "inbound";
+
+    o->start = RD_KAFKA_OFFSET_BEGINNING;
+    o->count = 0;
+    o->timeout_ms = 10000;
+    o->value_only = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (strcmp(arg, "--value") == 0) {
+            o->value_only = 1;
+            continue;
+        }
+        if (val == NULL)
+            goto usage;
+        i++;
+        if (strcmp(arg, "--topic") == 0)
+            topic = val;
+        else if (strcmp(arg, "--count") == 0)
+            o->count = strtol(val, NULL, 10);
+        else if (strcmp(arg, "--timeout") == 0) {
+            if (parse_timeout(val, &o->timeout_ms) < 0)
+                return -1;
+        } else if (strcmp(arg, "--from") == 0 && strcmp(val, "beginning") == 0)
+            o->start = RD_KAFKA_OFFSET_BEGINNING;
+        else if (strcmp(arg, "--from") == 0 && strcmp(val, "end") == 0)
+            o->start = RD_KAFKA_OFFSET_END;
+        else if (strcmp(arg, "--tail") == 0)
+            o->start = RD_KAFKA_OFFSET_TAIL(strtol(val, NULL, 10));
+        else
+            goto usage;
+    }
+    if (strchr(topic, '.') != NULL)
+        snprintf(o->topic, sizeof o->topic, "%s", topic);
+    else
+        mr_topic_name(&ctx->cfg, topic, o->topic, sizeof o->topic);
+    return 0;
+usage:
+    ctl_error("usage: mailrobotctl kafka read [--topic T] [--from beginning|end] [--tail N] "
+              "[--count N] [--timeout D] [--value]");
+    return -1;
+}
+
+static rd_kafka_t *read_consumer(ctl_context *ctx, mr_err *err)
+{
+    static const mr_kafka_property defaults[] = {
+        {"group.id", "mailrobotctl-read"},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"enable.partition.eof", "true"},
+        {NULL, NULL},
+    };
+    rd_kafka_conf_t *conf = mr_kafka_conf_new(&ctx->cfg, defaults, NULL, &ctx->kafka, err);
+    char errstr[512];
+    rd_kafka_t *rk;
+
+    if (conf == NULL)
+        return NULL;
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        mr_err_set(err, "cannot create Kafka consumer: %s", errstr);
+    }
+    return rk;
+}
+
+/* Assigns every partition of the topic at the start offset. */
+static int assign_all(rd_kafka_t *rk, const read_options *o, int *partitions, mr_err *err)
+{
+    const rd_kafka_metadata_t *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, o->topic, NULL);
+    rd_kafka_topic_partition_list_t *list;
+    rd_kafka_resp_err_t rc = rd_kafka_metadata(rk, 0, rkt, &md, (int)o->timeout_ms);
+
+    rd_kafka_topic_destroy(rkt);
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return mr_err_set(err, "topic %s: %s", o->topic, rd_kafka_err2str(rc));
+    if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        mr_err_set(err, "topic %s: %s", o->topic,
+                   md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "not found");
+        rd_kafka_metadata_destroy(md);
+        return -1;
+    }
+    list = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+    for (int i = 0; i < md->topics[0].partition_cnt; i++)
+        rd_kafka_topic_partition_list_add(list, o->topic, md->topics[0].partitions[i].id)
+            ->offset = o->start;
+    *partitions = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    rc = rd_kafka_assign(rk, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return mr_err_set(err, "assign: %s", rd_kafka_err2str(rc));
+    return 0;
+}
+
+static int kafka_read(ctl_context *ctx, int argc, char **argv)
+{
+    read_options o;
+    mr_err err;
+    rd_kafka_t *rk;
+    int partitions = 0, at_end = 0, status = CTL_OK;
+    long printed = 0;
+    int64_t idle_since;
+
+    if (parse_read_options(ctx, argc, argv, &o) < 0)
+        return CTL_USAGE;
+    rk = read_consumer(ctx, &err);
+    if (rk == NULL || assign_all(rk, &o, &partitions, &err) < 0) {
+        ctl_error("kafka read at %s: %s", ctx->cfg.kafka_brokers, err.msg);
+        if (rk != NULL)
+            rd_kafka_destroy(rk);
+        return CTL_FAILED;
+    }
+    idle_since = mr_monotonic_ms();
+    while ((o.count == 0 || printed < o.count) && (o.count > 0 || at_end < partitions)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+
+        if (m == NULL) {
+            if (mr_monotonic_ms() - idle_since > o.timeout_ms) {
+                if (o.count > 0) {
+                    ctl_error("%ld of %ld records from %s within %" PRId64 " ms", printed,
+                              o.count, o.topic, o.timeout_ms);
+                    status = CTL_FAILED;
+                }
+                break;
+            }
+            continue;
+        }
+        idle_since = mr_monotonic_ms();
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            at_end++;
+        else if (m->err)
+            ctl_error("%s: %s", o.topic, rd_kafka_message_errstr(m));
+        else {
+            print_record(m, o.value_only);
+            printed++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    fflush(stdout);
+    rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    return status;
+}
+
+int ctl_kafka(ctl_context *ctx, int argc, char **argv)
+{
+    if (argc >= 1 && strcmp(argv[0], "init") == 0)
+        return kafka_init(ctx, argc - 1, argv + 1);
+    if (argc == 1 && strcmp(argv[0], "topics") == 0)
+        return kafka_topics(ctx);
+    if (argc >= 1 && strcmp(argv[0], "read") == 0)
+        return kafka_read(ctx, argc - 1, argv + 1);
+    ctl_error("usage: mailrobotctl kafka init|topics|read");
+    return CTL_USAGE;
+}

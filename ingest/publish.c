@@ -1,0 +1,74 @@
+/*
+ * publish.c - one inbound record per recipient (SPEC §3): the value is the
+ * message as read, the key follows partition_by, the headers carry the
+ * envelope.
+ */
+#include <string.h>
+
+#include "mailrobot/clock.h"
+#include "mailrobot/message_ids.h"
+#include "mailrobot/record.h"
+#include "mailrobot/topics.h"
+
+#include "publish.h"
+
+#define RECORD_HEADER_COUNT 10
+
+static mr_header header(const char *name, const char *value)
+{
+    mr_header h = {name, value, strlen(value)};
+
+    return h;
+}
+
+static int publish_one(const mr_config *cfg, mr_producer *producer, const char *topic,
+                       const mr_envelope *env, size_t index, const unsigned char *message,
+                       size_t len, const char *thread_root, const char *received_at,
+                       mr_buf *key, mr_err *err)
+{
+    const char *recipient = env->recipients[index];
+    char id[MR_ID_SIZE];
+    mr_header headers[RECORD_HEADER_COUNT];
+
+    mr_record_id(env->queue_id, recipient, message, len, id);
+    if (mr_record_key((mr_partition_by)cfg->partition_by, recipient, thread_root, id, key,
+                      err) < 0)
+        return -1;
+    headers[0] = header(MR_H_VERSION, MR_RECORD_VERSION);
+    headers[1] = header(MR_H_ID, id);
+    headers[2] = header(MR_H_SENDER, env->sender);
+    headers[3] = header(MR_H_RECIPIENT, recipient);
+    headers[4] = header(MR_H_ORIGINAL_RECIPIENT, env->original_recipients[index]);
+    headers[5] = header(MR_H_QUEUE_ID, env->queue_id);
+    headers[6] = header(MR_H_CLIENT_ADDRESS, env->client_address);
+    headers[7] = header(MR_H_HELO, env->helo);
+    headers[8] = header(MR_H_SASL_USERNAME, env->sasl_username);
+    headers[9] = header(MR_H_RECEIVED_AT, received_at);
+    return mr_producer_send(producer, topic, key->data, key->len, message, len, headers,
+                            RECORD_HEADER_COUNT, err);
+}
+
+int ingest_publish(const mr_config *cfg, mr_producer *producer, const mr_envelope *envelope,
+                   const mr_buf *message, int64_t received_at, mr_err *err)
+{
+    char topic[MR_TOPIC_NAME_MAX];
+    char thread_root[MR_MSGID_MAX + 1] = "";
+    char received[40];
+    /* An empty message is an empty value, not a null one. */
+    const unsigned char *bytes = message->data ? message->data : (const unsigned char *)"";
+    mr_buf key;
+    int rc = 0;
+
+    mr_topic_name(cfg, "inbound", topic, sizeof topic);
+    mr_format_rfc3339(received_at, received, sizeof received);
+    if (cfg->partition_by == MR_PARTITION_THREAD)
+        mr_thread_root(bytes, message->len, thread_root, sizeof thread_root);
+    mr_buf_init(&key, 4096);
+    for (size_t i = 0; i < envelope->recipient_count && rc == 0; i++)
+        rc = publish_one(cfg, producer, topic, envelope, i, bytes, message->len, thread_root,
+                         received, &key, err);
+    mr_buf_free(&key);
+    if (rc < 0)
+        return -1;
+    return mr_producer_wait(producer, cfg->ingest_time_limit, err);
+}

@@ -1,0 +1,55 @@
+/*
+ * record.h - what an inbound Kafka record is (SPEC §3, §4): the names of
+ * its headers, its id and its key.
+ *
+ *   key:     per partition_by (see mr_record_key)
+ *   value:   the message bytes exactly as Postfix gave them
+ *   headers: mr.v, mr.id, mr.sender, mr.recipient, mr.original_recipient,
+ *            mr.queue_id, mr.client_address, mr.helo, mr.sasl_username,
+ *            mr.received_at
+ */
+#ifndef MAILROBOT_RECORD_H
+#define MAILROBOT_RECORD_H
+
+#include <stddef.h>
+
+#include "mailrobot/buf.h"
+#include "mailrobot/config.h"
+
+#define MR_RECORD_VERSION "1"
+
+#define MR_H_VERSION "mr.v"
+#define MR_H_ID "mr.id"
+#define MR_H_SENDER "mr.sender"
+#define MR_H_RECIPIENT "mr.recipient"
+#define MR_H_ORIGINAL_RECIPIENT "mr.original_recipient"
+#define MR_H_QUEUE_ID "mr.queue_id"
+#define MR_H_CLIENT_ADDRESS "mr.client_address"
+#define MR_H_HELO "mr.helo"
+#define MR_H_SASL_USERNAME "mr.sasl_username"
+#define MR_H_RECEIVED_AT "mr.received_at"
+
+/* mr.id: 32 lower-case hex digits and a NUL. */
+#define MR_ID_SIZE 33
+
+/*
+ * The record id, stable across Postfix's retries of the same delivery: a
+ * BLAKE2b-128 hash of the queue id, the recipient and the message bytes
+ * (each length-prefixed, so no two inputs collide by concatenation).
+ * Needs libsodium initialised (sodium_init()).
+ */
+void mr_record_id(const char *queue_id, const char *recipient,
+                  const unsigned char *msg, size_t len, char out[MR_ID_SIZE]);
+
+/*
+ * The record key for one recipient:
+ *   thread:    "<lower-cased recipient> <thread root>" (the root from
+ *              mr_thread_root(); if the message names none, its mr.id)
+ *   recipient: "<lower-cased recipient>"
+ *   none:      "<mr.id>"
+ * Replaces the contents of key. Returns 0, or -1 (buffer limit).
+ */
+int mr_record_key(mr_partition_by mode, const char *recipient, const char *thread_root,
+                  const char *record_id, mr_buf *key, mr_err *err);
+
+#endif
