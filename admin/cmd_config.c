@@ -24,6 +24,8 @@ static const char *type_name(mr_config_type type)
         return "choice";
     case MR_CONFIG_DURATION_LIST:
         return "list of durations";
+    case MR_CONFIG_MODE:
+        return "octal permissions";
     }
     return "?";
 }
@@ -116,7 +118,10 @@ static int config_doc(void)
                 printf("%s`%s`", i ? ", " : "", k->choices[i]);
             fputs(")", stdout);
         }
-        printf("\n- default: `%s`\n", k->default_value);
+        if (k->default_value[0] == '\0')
+            printf("\n- default: empty\n");
+        else
+            printf("\n- default: `%s`\n", k->default_value);
         printf("- environment: `%s`\n\n%s\n\n", env, k->description);
     }
     return CTL_OK;

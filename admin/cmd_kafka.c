@@ -76,6 +76,8 @@ typedef struct read_options {
     long count;          /* 0: until the end of every partition */
     int64_t timeout_ms;  /* give up after this long without a record */
     int value_only;
+    char match_name[256];    /* --header NAME=VALUE: only records with it */
+    const char *match_value; /* NULL: no filter */
 } read_options;
 
 static void print_escaped(const void *bytes, size_t len)
@@ -90,6 +92,21 @@ static void print_escaped(const void *bytes, size_t len)
         else
             printf("\\x%02x", p[i]);
     }
+}
+
+static int record_matches(const rd_kafka_message_t *m, const read_options *o)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *value;
+    size_t len;
+
+    if (o->match_value == NULL)
+        return 1;
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR
+        || rd_kafka_header_get_last(hdrs, o->match_name, &value, &len)
+               != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return 0;
+    return len == strlen(o->match_value) && memcmp(value, o->match_value, len) == 0;
 }
 
 static void print_record(const rd_kafka_message_t *m, int value_only)
@@ -138,6 +155,7 @@ static int parse_read_options(ctl_context *ctx, int argc, char **argv, read_opti
     o->count = 0;
     o->timeout_ms = 10000;
     o->value_only = 0;
+    o->match_value = NULL;
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -162,6 +180,11 @@ static int parse_read_options(ctl_context *ctx, int argc, char **argv, read_opti
             o->start = RD_KAFKA_OFFSET_END;
         else if (strcmp(arg, "--tail") == 0)
             o->start = RD_KAFKA_OFFSET_TAIL(strtol(val, NULL, 10));
+        else if (strcmp(arg, "--header") == 0 && strchr(val, '=') != NULL) {
+            snprintf(o->match_name, sizeof o->match_name, "%.*s",
+                     (int)(strchr(val, '=') - val), val);
+            o->match_value = strchr(val, '=') + 1;
+        }
         else
             goto usage;
     }
@@ -172,7 +195,7 @@ static int parse_read_options(ctl_context *ctx, int argc, char **argv, read_opti
     return 0;
 usage:
     ctl_error("usage: mailrobotctl kafka read [--topic T] [--from beginning|end] [--tail N] "
-              "[--count N] [--timeout D] [--value]");
+              "[--header NAME=VALUE] [--count N] [--timeout D] [--value]");
     return -1;
 }
 
@@ -267,7 +290,7 @@ static int kafka_read(ctl_context *ctx, int argc, char **argv)
             at_end++;
         else if (m->err)
             ctl_error("%s: %s", o.topic, rd_kafka_message_errstr(m));
-        else {
+        else if (record_matches(m, &o)) {
             print_record(m, o.value_only);
             printed++;
         }

@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "mailrobot/buf.h"
 #include "mailrobot/clock.h"
 #include "mailrobot/message_ids.h"
 #include "mailrobot/record.h"
@@ -21,10 +22,10 @@ static mr_header header(const char *name, const char *value)
     return h;
 }
 
-static int publish_one(const mr_config *cfg, mr_producer *producer, const char *topic,
-                       const mr_envelope *env, size_t index, const unsigned char *message,
-                       size_t len, const char *thread_root, const char *received_at,
-                       mr_buf *key, mr_err *err)
+static int queue_one(const mr_config *cfg, mr_producer *producer, const char *topic,
+                     const mr_envelope *env, size_t index, const unsigned char *message,
+                     size_t len, const char *thread_root, const char *received_at,
+                     mr_buf *key, void *opaque, mr_err *err)
 {
     const char *recipient = env->recipients[index];
     char id[MR_ID_SIZE];
@@ -45,30 +46,33 @@ static int publish_one(const mr_config *cfg, mr_producer *producer, const char *
     headers[8] = header(MR_H_SASL_USERNAME, env->sasl_username);
     headers[9] = header(MR_H_RECEIVED_AT, received_at);
     return mr_producer_send(producer, topic, key->data, key->len, message, len, headers,
-                            RECORD_HEADER_COUNT, err);
+                            RECORD_HEADER_COUNT, opaque, err);
 }
 
-int ingest_publish(const mr_config *cfg, mr_producer *producer, const mr_envelope *envelope,
-                   const mr_buf *message, int64_t received_at, mr_err *err)
+int ingest_queue_records(const mr_config *cfg, mr_producer *producer,
+                         const mr_envelope *envelope, const unsigned char *message,
+                         size_t len, int64_t received_at, void *opaque, size_t *queued,
+                         mr_err *err)
 {
     char topic[MR_TOPIC_NAME_MAX];
     char thread_root[MR_MSGID_MAX + 1] = "";
     char received[40];
-    /* An empty message is an empty value, not a null one. */
-    const unsigned char *bytes = message->data ? message->data : (const unsigned char *)"";
     mr_buf key;
     int rc = 0;
 
+    /* An empty message is an empty value, not a null one. */
+    if (message == NULL)
+        message = (const unsigned char *)"";
     mr_topic_name(cfg, "inbound", topic, sizeof topic);
     mr_format_rfc3339(received_at, received, sizeof received);
     if (cfg->partition_by == MR_PARTITION_THREAD)
-        mr_thread_root(bytes, message->len, thread_root, sizeof thread_root);
+        mr_thread_root(message, len, thread_root, sizeof thread_root);
     mr_buf_init(&key, 4096);
-    for (size_t i = 0; i < envelope->recipient_count && rc == 0; i++)
-        rc = publish_one(cfg, producer, topic, envelope, i, bytes, message->len, thread_root,
-                         received, &key, err);
-    mr_buf_free(&key);
+    for (*queued = 0; *queued < envelope->recipient_count && rc == 0; (*queued)++)
+        rc = queue_one(cfg, producer, topic, envelope, *queued, message, len, thread_root,
+                       received, &key, opaque, err);
     if (rc < 0)
-        return -1;
-    return mr_producer_wait(producer, cfg->ingest_time_limit, err);
+        (*queued)--;
+    mr_buf_free(&key);
+    return rc;
 }

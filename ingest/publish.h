@@ -1,23 +1,29 @@
 /*
- * publish.h - turning one delivery into inbound Kafka records.
+ * publish.h - turning one delivery into inbound Kafka records (SPEC §3),
+ * shared by mailrobot-ingestd's daemon and its --direct mode.
  */
 #ifndef INGEST_PUBLISH_H
 #define INGEST_PUBLISH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-#include "mailrobot/buf.h"
 #include "mailrobot/config.h"
 #include "mailrobot/envelope.h"
 #include "mailrobot/kafka.h"
 
 /*
- * Publishes message to <prefix>.inbound, one record per recipient of
- * envelope, and waits up to ingest_time_limit until Kafka has acknowledged
- * them all. received_at: Unix time in ms for mr.received_at. Returns 0 when
- * every record is acknowledged, -1 otherwise (err says why).
+ * Queues one record per recipient of envelope on <prefix>.inbound: value =
+ * the message bytes as given (not copied: they must live until every
+ * record's delivery callback ran), key per partition_by, headers mr.*.
+ * received_at: Unix time in ms for mr.received_at. opaque goes to the
+ * producer's delivery callback of each record. Returns 0 when every record
+ * is queued, or -1 with err set if Kafka refused one at once. *queued is
+ * the number queued either way; those records get their callbacks.
  */
-int ingest_publish(const mr_config *cfg, mr_producer *producer, const mr_envelope *envelope,
-                   const mr_buf *message, int64_t received_at, mr_err *err);
+int ingest_queue_records(const mr_config *cfg, mr_producer *producer,
+                         const mr_envelope *envelope, const unsigned char *message,
+                         size_t len, int64_t received_at, void *opaque, size_t *queued,
+                         mr_err *err);
 
 #endif

@@ -45,6 +45,23 @@ static const mr_config_key config_keys[] = {
         "Longest time the ingest waits for Kafka to acknowledge a message before it "
         "gives up with exit 75 (Postfix keeps the mail and retries). Keep it well "
         "under Postfix's `command_time_limit` for the transport (default 1000s)."),
+    KEY("ingestd_socket", MR_CONFIG_STRING, ingestd_socket, "/run/mailrobot/ingestd.sock", 0, 0, NULL,
+        "Unix socket of `mailrobot-ingestd`, the daemon that keeps one warm Kafka "
+        "producer for all ingest processes. `mailrobot-ingest` hands each message to "
+        "it and exits with its answer; if nothing listens there, it publishes by "
+        "itself (`mailrobot-ingestd --direct`), which costs a Kafka connection per "
+        "message. Empty: always publish directly."),
+    KEY("ingestd_socket_mode", MR_CONFIG_MODE, ingestd_socket_mode, "0660", 0, 0777, NULL,
+        "Permissions of the daemon's socket (octal). Only the user Postfix runs the "
+        "pipe as (`user=` in master.cf) needs to connect: run the daemon as that "
+        "user, or give both a group."),
+    KEY("ingestd_connection_limit", MR_CONFIG_INT, ingestd_connection_limit, "512", 1, 65536, NULL,
+        "Most ingest processes the daemon serves at once; more wait in the socket's "
+        "backlog."),
+    KEY("ingestd_memory_limit", MR_CONFIG_SIZE, ingestd_memory_limit, "256MiB", 1LL << 20, 64LL << 30, NULL,
+        "Most message bytes the daemon holds at once (read, or waiting for Kafka). "
+        "Beyond it, new messages wait to be read; one message is always admitted, "
+        "however large."),
     KEY("topic_partitions", MR_CONFIG_INT, topic_partitions, "12", 1, 100000, NULL,
         "Partitions of each topic created by `mailrobotctl kafka init`; the most "
         "worker processes that can share the inbound topic."),
@@ -200,6 +217,18 @@ static int set_duration_list(mr_config *cfg, const mr_config_key *key, const cha
     return 0;
 }
 
+static int set_mode(mr_config *cfg, const mr_config_key *key, const char *text, mr_err *err)
+{
+    int64_t *field = (int64_t *)((char *)cfg + key->offset);
+    char *end;
+    long v = strtol(text, &end, 8);
+
+    if (text[0] == '\0' || *end != '\0' || v < key->min || v > key->max)
+        return mr_err_set(err, "bad permissions '%s': expected octal like 0660", text);
+    *field = v;
+    return 0;
+}
+
 static int set_value(mr_config *cfg, const mr_config_key *key, const char *text, mr_err *err)
 {
     switch (key->type) {
@@ -215,6 +244,8 @@ static int set_value(mr_config *cfg, const mr_config_key *key, const char *text,
         return set_enum(cfg, key, text, err);
     case MR_CONFIG_DURATION_LIST:
         return set_duration_list(cfg, key, text, err);
+    case MR_CONFIG_MODE:
+        return set_mode(cfg, key, text, err);
     }
     return mr_err_set(err, "internal error: unknown key type");
 }
@@ -239,6 +270,9 @@ void mr_config_format_value(const mr_config *cfg, const mr_config_key *key, char
         return;
     case MR_CONFIG_ENUM:
         snprintf(out, outsz, "%s", key->choices[*(const int *)base]);
+        return;
+    case MR_CONFIG_MODE:
+        snprintf(out, outsz, "%04" PRIo64, (uint64_t)*(const int64_t *)base);
         return;
     case MR_CONFIG_DURATION_LIST: {
         const mr_duration_list *list = (const mr_duration_list *)base;

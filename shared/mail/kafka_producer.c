@@ -1,16 +1,19 @@
 /*
- * kafka_producer.c - publish records and wait until Kafka has them all
+ * kafka_producer.c - publish records and learn when Kafka has them
  * (see kafka.h).
  *
  * Waiting uses delivery-report callbacks served by rd_kafka_poll() rather
  * than rd_kafka_flush(): in librdkafka 2.0 flush() sleeps in ~10 ms steps,
- * a poll() returns as soon as the acknowledgement is in, which is most of
- * a short-lived ingest process's wall time.
+ * a poll() returns as soon as the acknowledgement is in. A daemon gets a
+ * file descriptor (librdkafka's queue IO event) to fold the producer into
+ * its own poll(2) loop.
  */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mailrobot/clock.h"
 #include "mailrobot/kafka.h"
@@ -18,27 +21,43 @@
 struct mr_producer {
     rd_kafka_t *rk;
     mr_kafka_context *ctx;
+    mr_delivery_cb *on_delivery;
     size_t outstanding;
     size_t failed;
     char first_failure[MR_ERR_MAX];
+    int event_pipe[2];
 };
 
-/* Each record's opaque (msg->_private) is its producer; the callback's own
- * opaque is the shared mr_kafka_context. */
-static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+/* A record's own opaque (msg->_private) is a pointer to this; the
+ * callback's opaque argument is the shared mr_kafka_context. */
+typedef struct record_ticket {
+    mr_producer *producer;
+    void *opaque;
+} record_ticket;
+
+static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *unused)
 {
-    mr_producer *producer = msg->_private;
+    record_ticket *ticket = msg->_private;
+    mr_producer *producer = ticket->producer;
+    char reason[MR_ERR_MAX];
 
     producer->outstanding--;
-    if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR)
-        return;
-    if (producer->failed++ == 0)
-        snprintf(producer->first_failure, sizeof producer->first_failure, "%s (%s)",
-                 rd_kafka_err2str(msg->err), rd_kafka_err2name(msg->err));
+    if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char *broker = producer->ctx ? producer->ctx->last_error : "";
+
+        snprintf(reason, sizeof reason, "%s (%s)%s%s", rd_kafka_err2str(msg->err),
+                 rd_kafka_err2name(msg->err), broker[0] ? "; last broker error: " : "", broker);
+        if (producer->failed++ == 0)
+            snprintf(producer->first_failure, sizeof producer->first_failure, "%s", reason);
+    }
+    if (producer->on_delivery != NULL)
+        producer->on_delivery(ticket->opaque, msg->err ? reason : NULL);
+    free(ticket);
 }
 
 mr_producer *mr_producer_new(const mr_config *cfg, mr_kafka_context *ctx,
-                             int64_t message_timeout_ms, mr_err *err)
+                             int64_t message_timeout_ms, mr_delivery_cb *on_delivery,
+                             mr_err *err)
 {
     char timeout[32], max_bytes[32], propagation[32], errstr[512];
     const mr_kafka_property defaults[] = {
@@ -71,6 +90,8 @@ mr_producer *mr_producer_new(const mr_config *cfg, mr_kafka_context *ctx,
         return NULL;
     }
     producer->ctx = ctx;
+    producer->on_delivery = on_delivery;
+    producer->event_pipe[0] = producer->event_pipe[1] = -1;
     conf = mr_kafka_conf_new(cfg, defaults, required, ctx, err);
     if (conf == NULL) {
         free(producer);
@@ -89,42 +110,74 @@ mr_producer *mr_producer_new(const mr_config *cfg, mr_kafka_context *ctx,
 
 int mr_producer_send(mr_producer *producer, const char *topic, const void *key,
                      size_t key_len, const void *value, size_t value_len,
-                     const mr_header *headers, size_t header_count, mr_err *err)
+                     const mr_header *headers, size_t header_count, void *opaque,
+                     mr_err *err)
 {
-    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(header_count);
+    rd_kafka_headers_t *hdrs;
+    record_ticket *ticket = malloc(sizeof *ticket);
     rd_kafka_resp_err_t rc;
 
+    if (ticket == NULL)
+        return mr_err_set(err, "out of memory");
+    ticket->producer = producer;
+    ticket->opaque = opaque;
+    hdrs = rd_kafka_headers_new(header_count);
     for (size_t i = 0; i < header_count; i++)
         rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value,
                             (ssize_t)headers[i].len);
     rc = rd_kafka_producev(producer->rk, RD_KAFKA_V_TOPIC(topic),
                            RD_KAFKA_V_KEY(key, key_len),
                            RD_KAFKA_V_VALUE((void *)value, value_len),
-                           RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(producer),
+                           RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(ticket),
                            RD_KAFKA_V_END);
     if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_headers_destroy(hdrs);
+        free(ticket);
         return mr_err_set(err, "Kafka refused a record for %s: %s", topic, rd_kafka_err2str(rc));
     }
     producer->outstanding++;
     return 0;
 }
 
+void mr_producer_poll(mr_producer *producer, int timeout_ms)
+{
+    if (producer->event_pipe[0] >= 0) {
+        char drain[64];
+
+        while (read(producer->event_pipe[0], drain, sizeof drain) > 0)
+            ;
+    }
+    rd_kafka_poll(producer->rk, timeout_ms);
+}
+
+int mr_producer_event_fd(mr_producer *producer, mr_err *err)
+{
+    rd_kafka_queue_t *main_queue;
+
+    if (producer->event_pipe[0] >= 0)
+        return producer->event_pipe[0];
+    if (pipe2(producer->event_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+        return mr_err_set(err, "pipe: %m");
+    main_queue = rd_kafka_queue_get_main(producer->rk);
+    rd_kafka_queue_io_event_enable(main_queue, producer->event_pipe[1], "1", 1);
+    rd_kafka_queue_destroy(main_queue);
+    return producer->event_pipe[0];
+}
+
 int mr_producer_wait(mr_producer *producer, int64_t timeout_ms, mr_err *err)
 {
     int64_t deadline = mr_monotonic_ms() + timeout_ms;
-    const char *broker = producer->ctx ? producer->ctx->last_error : "";
+    const char *broker = mr_producer_last_broker_error(producer);
 
     while (producer->outstanding > 0) {
         int64_t left = deadline - mr_monotonic_ms();
 
         if (left <= 0)
             break;
-        rd_kafka_poll(producer->rk, (int)(left < 1000 ? left : 1000));
+        mr_producer_poll(producer, (int)(left < 1000 ? left : 1000));
     }
     if (producer->failed > 0)
-        return mr_err_set(err, "%s%s%s", producer->first_failure,
-                          broker[0] ? "; last broker error: " : "", broker);
+        return mr_err_set(err, "%s", producer->first_failure);
     if (producer->outstanding > 0)
         return mr_err_set(err, "%zu record(s) not acknowledged within %" PRId64 " ms%s%s",
                           producer->outstanding, timeout_ms,
@@ -137,10 +190,25 @@ size_t mr_producer_outstanding(const mr_producer *producer)
     return producer->outstanding;
 }
 
+const char *mr_producer_last_broker_error(const mr_producer *producer)
+{
+    return producer->ctx ? producer->ctx->last_error : "";
+}
+
 void mr_producer_destroy(mr_producer *producer)
 {
     if (producer == NULL)
         return;
+    if (producer->event_pipe[0] >= 0) {
+        rd_kafka_queue_t *main_queue = rd_kafka_queue_get_main(producer->rk);
+
+        rd_kafka_queue_io_event_enable(main_queue, -1, NULL, 0);
+        rd_kafka_queue_destroy(main_queue);
+    }
     rd_kafka_destroy(producer->rk);
+    if (producer->event_pipe[0] >= 0) {
+        close(producer->event_pipe[0]);
+        close(producer->event_pipe[1]);
+    }
     free(producer);
 }

@@ -63,6 +63,10 @@ typedef struct mr_config {
     uint64_t max_message_bytes;
     int partition_by;           /* mr_partition_by */
     int64_t ingest_time_limit;  /* ms */
+    char *ingestd_socket;       /* "" = no daemon, always publish directly */
+    int64_t ingestd_socket_mode;
+    int64_t ingestd_connection_limit;
+    uint64_t ingestd_memory_limit;
     int64_t topic_partitions;
     int64_t topic_replication_factor; /* -1: the broker's default */
     int64_t topic_retention;    /* ms */
@@ -83,7 +87,8 @@ typedef enum mr_config_type {
     MR_CONFIG_DURATION,
     MR_CONFIG_INT,
     MR_CONFIG_ENUM,
-    MR_CONFIG_DURATION_LIST
+    MR_CONFIG_DURATION_LIST,
+    MR_CONFIG_MODE              /* file permissions, octal */
 } mr_config_type;
 
 /* One row of the table of keys. */

@@ -59,23 +59,39 @@ typedef struct mr_header {
 
 typedef struct mr_producer mr_producer;
 
+/* Called once per record from mr_producer_poll() or mr_producer_wait()
+ * with the opaque given to mr_producer_send(); error is NULL when Kafka
+ * acknowledged the record, else why it failed. */
+typedef void mr_delivery_cb(void *opaque, const char *error);
+
 /*
  * Creates an idempotent, acks=all producer whose records fail if not
  * acknowledged within message_timeout_ms. Compression defaults to lz4 and
  * linger to 0 (records are sent at once), both tunable with kafka.*.
- * The message size limit follows mr_config_record_limit(cfg).
+ * The message size limit follows mr_config_record_limit(cfg). on_delivery
+ * may be NULL.
  */
 mr_producer *mr_producer_new(const mr_config *cfg, mr_kafka_context *ctx,
-                             int64_t message_timeout_ms, mr_err *err);
+                             int64_t message_timeout_ms, mr_delivery_cb *on_delivery,
+                             mr_err *err);
 
 /*
  * Queues one record. key and headers are copied; value is NOT copied and
- * must stay valid until mr_producer_wait() has returned. Returns 0, or -1
- * if librdkafka refused the record at once (err says why).
+ * must stay valid until its delivery callback has run. Returns 0, or -1 if
+ * librdkafka refused the record at once (err says why; no callback runs).
  */
 int mr_producer_send(mr_producer *producer, const char *topic, const void *key,
                      size_t key_len, const void *value, size_t value_len,
-                     const mr_header *headers, size_t header_count, mr_err *err);
+                     const mr_header *headers, size_t header_count, void *opaque,
+                     mr_err *err);
+
+/* Runs pending delivery callbacks, waiting up to timeout_ms for one. */
+void mr_producer_poll(mr_producer *producer, int timeout_ms);
+
+/* A file descriptor that becomes readable when delivery callbacks are
+ * pending, for a poll(2) loop: on POLLIN, call mr_producer_poll(p, 0),
+ * which also drains it. Returns the fd or -1 (err). Owned by the producer. */
+int mr_producer_event_fd(mr_producer *producer, mr_err *err);
 
 /*
  * Waits until every queued record is acknowledged or has failed, at most
@@ -87,6 +103,11 @@ int mr_producer_wait(mr_producer *producer, int64_t timeout_ms, mr_err *err);
 /* Records queued and not yet acknowledged or failed. */
 size_t mr_producer_outstanding(const mr_producer *producer);
 
+/* The last error a broker connection reported, or "". */
+const char *mr_producer_last_broker_error(const mr_producer *producer);
+
+/* Destroys the producer; records still outstanding are abandoned without
+ * callbacks. */
 void mr_producer_destroy(mr_producer *producer);
 
 #endif

@@ -2,17 +2,21 @@
  * log.h - structured logging: one JSON object per line.
  *
  *   {"ts":"2026-11-29T10:00:00.123Z","level":"info","prog":"mailrobot-worker",
- *    "pid":1234,"msg":"delivered","robot":"tickets","id":"9f2c..."}
+ *    "pid":"1234","msg":"delivered","robot":"tickets","id":"9f2c..."}
  *
  * Each line is written with a single write(2), so lines of concurrent
  * processes sharing a file or pipe do not interleave. Field values are
- * strings; names and values are JSON-escaped. A logger is a small value
+ * strings; names and values are JSON-escaped (non-ASCII bytes as \u00XX)
+ * and each is cut at MR_LOG_VALUE_LIMIT bytes. No dependencies beyond libc,
+ * so the small ingest client can log too. A logger is a small value
  * owned by the program's context (no global state); copying it is fine.
  */
 #ifndef MAILROBOT_LOG_H
 #define MAILROBOT_LOG_H
 
 #include "mailrobot/err.h"
+
+#define MR_LOG_VALUE_LIMIT 4096
 
 typedef enum mr_log_level {
     MR_LOG_DEBUG = 0,
