@@ -147,6 +147,11 @@ static int run_daemon(const char *config_path)
     ingestd *server;
     int rc;
 
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
     if (mr_config_load(&cfg, config_path, environ, &err) < 0) {
         fprintf(stderr, "mailrobot-ingestd: configuration error: %s\n", err.msg);
         return 1;
@@ -157,12 +162,6 @@ static int run_daemon(const char *config_path)
     }
     open_log(&cfg, &log, STDERR_FILENO);
     kafka.log = &log;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
     server = ingestd_new(&cfg, &log, &kafka, &err);
     if (server == NULL) {
         mr_log(&log, MR_LOG_ERROR, "cannot start", "reason", err.msg, NULL);

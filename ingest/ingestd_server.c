@@ -53,6 +53,7 @@ typedef struct connection {
     char answer[RELAY_RESPONSE_LIMIT];
     size_t answer_len, answer_sent;
     int64_t deadline;        /* the client must be answered by then */
+    int answered;            /* an answer is written or being written */
     struct ingestd *server;
     struct connection *next;
 } connection;
@@ -74,6 +75,9 @@ struct ingestd {
 
 static void answer(connection *c, int status, const char *text)
 {
+    if (c->answered)
+        return;
+    c->answered = 1;
     c->answer_len = relay_response_format(c->answer, sizeof c->answer, status, text);
     c->answer_sent = 0;
     c->state = c->fd >= 0 ? WRITING : CLOSED;
@@ -97,6 +101,14 @@ static void on_record_delivered(void *opaque, const char *error)
     if (--c->outstanding > 0)
         return;
     release_memory(c);
+    if (c->answered) {
+        /* The client was told to retry when its time ran out; Kafka has
+         * answered since. A retry publishes the same mr.id again. */
+        mr_log(c->server->log, MR_LOG_INFO, "late answer from Kafka", "queue_id",
+               c->request.envelope.queue_id, "result", c->failure[0] ? c->failure : "ok",
+               NULL);
+        return;
+    }
     if (c->failure[0] == '\0') {
         mr_log(c->server->log, MR_LOG_DEBUG, "published", "queue_id",
                c->request.envelope.queue_id, NULL);
@@ -272,19 +284,29 @@ static void write_answer(connection *c)
         c->state = CLOSED;
 }
 
-/* Answers connections whose client has waited too long. Those still
- * publishing are bounded by the producer's own message timeout. */
+/* Answers connections whose client has waited ingest_time_limit. Records
+ * still with Kafka keep their buffer until Kafka answers (the producer's
+ * message timeout bounds that); the client is told to retry now. */
 static void expire(ingestd *d, int64_t now)
 {
+    char text[160];
+
     for (connection *c = d->head; c != NULL; c = c->next) {
-        if ((c->state == READING || c->state == WAITING) && now >= c->deadline) {
-            if (c->state == READING && c->reserved > 0)
+        if (now < c->deadline || c->answered)
+            continue;
+        if (c->state == READING || c->state == WAITING) {
+            if (c->reserved > 0)
                 release_memory(c);
             answer(c, EX_TEMPFAIL, "4.4.2 mailrobot-ingestd: timed out reading the message");
-        } else if (c->state == WRITING && now >= c->deadline + DRAIN_GRACE_MS) {
-            c->state = CLOSED;
+        } else if (c->state == PUBLISHING) {
+            snprintf(text, sizeof text, "4.4.1 mailrobot-ingest: Kafka did not acknowledge "
+                     "the message within %lld ms", (long long)d->cfg->ingest_time_limit);
+            answer(c, EX_TEMPFAIL, text);
         }
     }
+    for (connection *c = d->head; c != NULL; c = c->next)
+        if (c->state == WRITING && now >= c->deadline + DRAIN_GRACE_MS)
+            c->state = CLOSED;
 }
 
 /* Frees closed connections; keeps those Kafka still owes an answer. */

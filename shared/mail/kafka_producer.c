@@ -45,8 +45,14 @@ static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void 
     if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         const char *broker = producer->ctx ? producer->ctx->last_error : "";
 
-        snprintf(reason, sizeof reason, "%s (%s)%s%s", rd_kafka_err2str(msg->err),
-                 rd_kafka_err2name(msg->err), broker[0] ? "; last broker error: " : "", broker);
+        if (msg->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+            || msg->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
+            snprintf(reason, sizeof reason, "topic %s does not exist (create the topics with "
+                     "'mailrobotctl kafka init')", rd_kafka_topic_name(msg->rkt));
+        else
+            snprintf(reason, sizeof reason, "%s (%s)%s%s", rd_kafka_err2str(msg->err),
+                     rd_kafka_err2name(msg->err), broker[0] ? "; last broker error: " : "",
+                     broker);
         if (producer->failed++ == 0)
             snprintf(producer->first_failure, sizeof producer->first_failure, "%s", reason);
     }
@@ -59,13 +65,16 @@ mr_producer *mr_producer_new(const mr_config *cfg, mr_kafka_context *ctx,
                              int64_t message_timeout_ms, mr_delivery_cb *on_delivery,
                              mr_err *err)
 {
-    char timeout[32], max_bytes[32], propagation[32], errstr[512];
+    char timeout[32], request_timeout[32], max_bytes[32], propagation[32], errstr[512];
     const mr_kafka_property defaults[] = {
         {"compression.codec", "lz4"},
         {"linger.ms", "0"},
         {"socket.nagle.disable", "true"},
         {"partitioner", "murmur2_random"}, /* same partitions as Java clients */
         {"message.timeout.ms", timeout},
+        /* A produce request in flight to a broker that stopped answering
+         * must fail within the same limit, not librdkafka's 30 s. */
+        {"request.timeout.ms", request_timeout},
         {"topic.metadata.propagation.max.ms", propagation},
         {"message.max.bytes", max_bytes},
         {NULL, NULL},
@@ -79,6 +88,8 @@ mr_producer *mr_producer_new(const mr_config *cfg, mr_kafka_context *ctx,
     rd_kafka_conf_t *conf;
 
     snprintf(timeout, sizeof timeout, "%" PRId64, message_timeout_ms);
+    snprintf(request_timeout, sizeof request_timeout, "%" PRId64,
+             message_timeout_ms < 30000 ? message_timeout_ms : 30000);
     /* A missing topic should fail fast, but not before the broker had a
      * chance to answer once. */
     snprintf(propagation, sizeof propagation, "%" PRId64,
