@@ -38,6 +38,11 @@
 /* After a stop request, how long in-flight work may take at most, beyond
  * the time limit each message already has. */
 #define DRAIN_GRACE_MS 2000
+/* librdkafka fails a record at message.timeout.ms (= ingest_time_limit),
+ * checking about once a second; its answer names the real reason, so it
+ * gets this long before the daemon answers for it. Still well inside the
+ * client's own grace (RELAY_GRACE_MS in main.c). */
+#define KAFKA_ANSWER_GRACE_MS 1500
 
 typedef enum conn_state { READING, WAITING, PUBLISHING, WRITING, CLOSED } conn_state;
 
@@ -289,7 +294,7 @@ static void write_answer(connection *c)
  * message timeout bounds that); the client is told to retry now. */
 static void expire(ingestd *d, int64_t now)
 {
-    char text[160];
+    char text[MR_ERR_MAX + 160];
 
     for (connection *c = d->head; c != NULL; c = c->next) {
         if (now < c->deadline || c->answered)
@@ -298,9 +303,13 @@ static void expire(ingestd *d, int64_t now)
             if (c->reserved > 0)
                 release_memory(c);
             answer(c, EX_TEMPFAIL, "4.4.2 mailrobot-ingestd: timed out reading the message");
-        } else if (c->state == PUBLISHING) {
-            snprintf(text, sizeof text, "4.4.1 mailrobot-ingest: Kafka did not acknowledge "
-                     "the message within %lld ms", (long long)d->cfg->ingest_time_limit);
+        } else if (c->state == PUBLISHING && now >= c->deadline + KAFKA_ANSWER_GRACE_MS) {
+            const char *broker = mr_producer_last_broker_error(d->producer);
+
+            snprintf(text, sizeof text, "4.4.1 mailrobot-ingest: Kafka did not take the "
+                     "message: no acknowledgement within %lld ms%s%s",
+                     (long long)d->cfg->ingest_time_limit,
+                     broker[0] ? "; last broker error: " : "", broker);
             answer(c, EX_TEMPFAIL, text);
         }
     }
