@@ -33,7 +33,8 @@ static const char *type_name(mr_config_type type)
 static int config_check(ctl_context *ctx)
 {
     mr_err err;
-    rd_kafka_conf_t *conf = mr_kafka_conf_new(&ctx->cfg, NULL, NULL, &ctx->kafka, &err);
+    rd_kafka_conf_t *conf = mr_producer_conf_new(&ctx->cfg, &ctx->kafka,
+                                                 ctx->cfg.ingest_time_limit, &err);
 
     if (conf == NULL) {
         ctl_error("configuration error: %s", err.msg);

@@ -61,11 +61,10 @@ static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void 
     free(ticket);
 }
 
-mr_producer *mr_producer_new(const mr_config *cfg, mr_kafka_context *ctx,
-                             int64_t message_timeout_ms, mr_delivery_cb *on_delivery,
-                             mr_err *err)
+rd_kafka_conf_t *mr_producer_conf_new(const mr_config *cfg, mr_kafka_context *ctx,
+                                      int64_t message_timeout_ms, mr_err *err)
 {
-    char timeout[32], request_timeout[32], max_bytes[32], propagation[32], errstr[512];
+    char timeout[32], request_timeout[32], max_bytes[32], propagation[32];
     const mr_kafka_property defaults[] = {
         {"compression.codec", "lz4"},
         {"linger.ms", "0"},
@@ -84,8 +83,6 @@ mr_producer *mr_producer_new(const mr_config *cfg, mr_kafka_context *ctx,
         {"acks", "all"},
         {NULL, NULL},
     };
-    mr_producer *producer;
-    rd_kafka_conf_t *conf;
 
     snprintf(timeout, sizeof timeout, "%" PRId64, message_timeout_ms);
     snprintf(request_timeout, sizeof request_timeout, "%" PRId64,
@@ -95,6 +92,17 @@ mr_producer *mr_producer_new(const mr_config *cfg, mr_kafka_context *ctx,
     snprintf(propagation, sizeof propagation, "%" PRId64,
              message_timeout_ms < 5000 ? message_timeout_ms / 2 : 5000);
     snprintf(max_bytes, sizeof max_bytes, "%" PRIu64, mr_config_record_limit(cfg));
+    return mr_kafka_conf_new(cfg, defaults, required, ctx, err);
+}
+
+mr_producer *mr_producer_new(const mr_config *cfg, mr_kafka_context *ctx,
+                             int64_t message_timeout_ms, mr_delivery_cb *on_delivery,
+                             mr_err *err)
+{
+    char errstr[512];
+    mr_producer *producer;
+    rd_kafka_conf_t *conf;
+
     producer = calloc(1, sizeof *producer);
     if (producer == NULL) {
         mr_err_set(err, "out of memory");
@@ -103,7 +111,7 @@ mr_producer *mr_producer_new(const mr_config *cfg, mr_kafka_context *ctx,
     producer->ctx = ctx;
     producer->on_delivery = on_delivery;
     producer->event_pipe[0] = producer->event_pipe[1] = -1;
-    conf = mr_kafka_conf_new(cfg, defaults, required, ctx, err);
+    conf = mr_producer_conf_new(cfg, ctx, message_timeout_ms, err);
     if (conf == NULL) {
         free(producer);
         return NULL;

@@ -64,6 +64,11 @@ typedef struct mr_producer mr_producer;
  * acknowledged the record, else why it failed. */
 typedef void mr_delivery_cb(void *opaque, const char *error);
 
+/* The configuration mr_producer_new() uses, without creating a client:
+ * lets `mailrobotctl config check` find every error a producer would. */
+rd_kafka_conf_t *mr_producer_conf_new(const mr_config *cfg, mr_kafka_context *ctx,
+                                      int64_t message_timeout_ms, mr_err *err);
+
 /*
  * Creates an idempotent, acks=all producer whose records fail if not
  * acknowledged within message_timeout_ms. Compression defaults to lz4 and
