@@ -266,5 +266,10 @@ int main(int argc, char **argv)
                       "mailrobot-ingestd");
     if (status != EX_OK)
         ingest_finish(status, NULL, "%s", text);
+    close(fd);
+    mr_buf_free(&header);
+    mr_buf_free(&message);
+    mr_ingest_args_free(&args);
+    mr_config_free(&cfg);
     return EX_OK;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mailrobot/environ.h"
 #include "mailrobot/config.h"
 #include "mailrobot/units.h"
 
@@ -528,16 +529,6 @@ int mr_config_load_text(mr_config *cfg, const char *name, const char *text, size
     return finish_load(cfg, envp, err);
 }
 
-static const char *env_lookup(char *const *envp, const char *name)
-{
-    size_t n = strlen(name);
-
-    for (char *const *e = envp; e != NULL && *e != NULL; e++)
-        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
-            return *e + n + 1;
-    return NULL;
-}
-
 /* Reads a whole configuration file (bounded to 1 MiB). */
 static char *read_file(const char *path, size_t *len, int *missing, mr_err *err)
 {
@@ -578,7 +569,7 @@ int mr_config_load(mr_config *cfg, const char *path, char *const *envp, mr_err *
     char *text;
 
     if (path == NULL)
-        path = env_lookup(envp, MR_CONFIG_PATH_ENV);
+        path = mr_env_get(envp, MR_CONFIG_PATH_ENV);
     if (path == NULL) {
         path = MR_CONFIG_DEFAULT_PATH;
         explicit = 0;

@@ -5,17 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mailrobot/environ.h"
 #include "mailrobot/envelope.h"
-
-static const char *env_get(char *const *envp, const char *name)
-{
-    size_t n = strlen(name);
-
-    for (char *const *e = envp; e != NULL && *e != NULL; e++)
-        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
-            return *e + n + 1;
-    return NULL;
-}
 
 /* The options that take one argument, and where it goes. */
 static const char **option_slot(mr_ingest_args *args, char letter)
@@ -49,8 +40,8 @@ static int is_option(const char *arg)
  * environment, and the recipient. */
 static int envelope_from_local_env(mr_envelope *env, char *const *envp, mr_err *err)
 {
-    const char *recipient = env_get(envp, "RECIPIENT");
-    const char *original = env_get(envp, "ORIGINAL_RECIPIENT");
+    const char *recipient = mr_env_get(envp, "RECIPIENT");
+    const char *original = mr_env_get(envp, "ORIGINAL_RECIPIENT");
 
     if (recipient == NULL || recipient[0] == '\0')
         return mr_err_set(err, "no recipient: expected '-- RECIPIENT...' (pipe(8) argv) "
@@ -64,13 +55,13 @@ static int envelope_from_local_env(mr_envelope *env, char *const *envp, mr_err *
     env->recipient_count = 1;
     env->from_local_env = 1;
     if (env->sender == NULL)
-        env->sender = env_get(envp, "SENDER");
+        env->sender = mr_env_get(envp, "SENDER");
     if (env->client_address == NULL)
-        env->client_address = env_get(envp, "CLIENT_ADDRESS");
+        env->client_address = mr_env_get(envp, "CLIENT_ADDRESS");
     if (env->helo == NULL)
-        env->helo = env_get(envp, "CLIENT_HELO");
+        env->helo = mr_env_get(envp, "CLIENT_HELO");
     if (env->sasl_username == NULL)
-        env->sasl_username = env_get(envp, "SASL_USERNAME");
+        env->sasl_username = mr_env_get(envp, "SASL_USERNAME");
     if (env->sender == NULL)
         return mr_err_set(err, "no sender: expected -f SENDER or SENDER in the environment");
     return 0;
