@@ -2,10 +2,9 @@
  * cmd_kafka.c - `mailrobotctl kafka init|topics|read`.
  *
  * `init` creates the topics of SPEC §4 (see topics.h); `read` prints
- * records of one topic without joining a consumer group (it assigns the
- * partitions itself and commits nothing), so it never disturbs workers.
+ * records of one topic without joining a consumer group (kafka_read.h), so
+ * it never disturbs workers.
  */
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +15,7 @@
 #include "mailrobot/units.h"
 
 #include "ctl.h"
-
-#define READ_PREVIEW_LINES 12
+#include "kafka_read.h"
 
 static int parse_timeout(const char *text, int64_t *ms)
 {
@@ -80,71 +78,16 @@ typedef struct read_options {
     const char *match_value; /* NULL: no filter */
 } read_options;
 
-static void print_escaped(const void *bytes, size_t len)
-{
-    const unsigned char *p = bytes;
-
-    for (size_t i = 0; i < len; i++) {
-        if (p[i] == '\\')
-            fputs("\\\\", stdout);
-        else if (isprint(p[i]))
-            putchar(p[i]);
-        else
-            printf("\\x%02x", p[i]);
-    }
-}
-
 static int record_matches(const rd_kafka_message_t *m, const read_options *o)
 {
-    rd_kafka_headers_t *hdrs = NULL;
     const void *value;
     size_t len;
 
     if (o->match_value == NULL)
         return 1;
-    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR
-        || rd_kafka_header_get_last(hdrs, o->match_name, &value, &len)
-               != RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (kread_header(m, o->match_name, &value, &len) < 0)
         return 0;
     return len == strlen(o->match_value) && memcmp(value, o->match_value, len) == 0;
-}
-
-static void print_record(const rd_kafka_message_t *m, int value_only)
-{
-    rd_kafka_headers_t *hdrs = NULL;
-    const unsigned char *value = m->payload;
-    size_t pos = 0;
-
-    if (value_only) {
-        fwrite(m->payload, 1, m->len, stdout);
-        return;
-    }
-    printf("%s [%" PRId32 "] @%" PRId64 "  key: ", rd_kafka_topic_name(m->rkt), m->partition,
-           m->offset);
-    print_escaped(m->key, m->key_len);
-    putchar('\n');
-    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        const char *name;
-        const void *hv;
-        size_t hlen;
-
-        for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &hv, &hlen)
-                           == RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
-            printf("  %s: ", name);
-            print_escaped(hv, hlen);
-            putchar('\n');
-        }
-    }
-    printf("  value: %zu bytes\n", m->len);
-    for (int line = 0; line < READ_PREVIEW_LINES && pos < m->len; line++) {
-        const unsigned char *nl = memchr(value + pos, '\n', m->len - pos);
-        size_t n = nl ? (size_t)(nl - (value + pos)) : m->len - pos;
-
-        fputs("  | ", stdout);
-        print_escaped(value + pos, n > 200 ? 200 : n);
-        putchar('\n');
-        pos += n + 1;
-    }
 }
 
 static int parse_read_options(ctl_context *ctx, int argc, char **argv, read_options *o)
@@ -188,68 +131,12 @@ static int parse_read_options(ctl_context *ctx, int argc, char **argv, read_opti
         else
             goto usage;
     }
-    if (strchr(topic, '.') != NULL)
-        snprintf(o->topic, sizeof o->topic, "%s", topic);
-    else
-        mr_topic_name(&ctx->cfg, topic, o->topic, sizeof o->topic);
+    kread_topic_name(&ctx->cfg, topic, o->topic, sizeof o->topic);
     return 0;
 usage:
     ctl_error("usage: mailrobotctl kafka read [--topic T] [--from beginning|end] [--tail N] "
               "[--header NAME=VALUE] [--count N] [--timeout D] [--value]");
     return -1;
-}
-
-static rd_kafka_t *read_consumer(ctl_context *ctx, mr_err *err)
-{
-    static const mr_kafka_property defaults[] = {
-        {"group.id", "mailrobotctl-read"},
-        {"enable.auto.commit", "false"},
-        {"enable.auto.offset.store", "false"},
-        {"enable.partition.eof", "true"},
-        {NULL, NULL},
-    };
-    rd_kafka_conf_t *conf = mr_kafka_conf_new(&ctx->cfg, defaults, NULL, &ctx->kafka, err);
-    char errstr[512];
-    rd_kafka_t *rk;
-
-    if (conf == NULL)
-        return NULL;
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        mr_err_set(err, "cannot create Kafka consumer: %s", errstr);
-    }
-    return rk;
-}
-
-/* Assigns every partition of the topic at the start offset. */
-static int assign_all(rd_kafka_t *rk, const read_options *o, int *partitions, mr_err *err)
-{
-    const rd_kafka_metadata_t *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, o->topic, NULL);
-    rd_kafka_topic_partition_list_t *list;
-    rd_kafka_resp_err_t rc = rd_kafka_metadata(rk, 0, rkt, &md, (int)o->timeout_ms);
-
-    rd_kafka_topic_destroy(rkt);
-    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return mr_err_set(err, "topic %s: %s", o->topic, rd_kafka_err2str(rc));
-    if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        mr_err_set(err, "topic %s: %s", o->topic,
-                   md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "not found");
-        rd_kafka_metadata_destroy(md);
-        return -1;
-    }
-    list = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
-    for (int i = 0; i < md->topics[0].partition_cnt; i++)
-        rd_kafka_topic_partition_list_add(list, o->topic, md->topics[0].partitions[i].id)
-            ->offset = o->start;
-    *partitions = md->topics[0].partition_cnt;
-    rd_kafka_metadata_destroy(md);
-    rc = rd_kafka_assign(rk, list);
-    rd_kafka_topic_partition_list_destroy(list);
-    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return mr_err_set(err, "assign: %s", rd_kafka_err2str(rc));
-    return 0;
 }
 
 static int kafka_read(ctl_context *ctx, int argc, char **argv)
@@ -263,11 +150,11 @@ static int kafka_read(ctl_context *ctx, int argc, char **argv)
 
     if (parse_read_options(ctx, argc, argv, &o) < 0)
         return CTL_USAGE;
-    rk = read_consumer(ctx, &err);
-    if (rk == NULL || assign_all(rk, &o, &partitions, &err) < 0) {
+    rk = kread_consumer(ctx, &err);
+    if (rk == NULL
+        || kread_assign_all(rk, o.topic, o.start, (int)o.timeout_ms, &partitions, &err) < 0) {
         ctl_error("kafka read at %s: %s", ctx->cfg.kafka_brokers, err.msg);
-        if (rk != NULL)
-            rd_kafka_destroy(rk);
+        kread_destroy(rk);
         return CTL_FAILED;
     }
     idle_since = mr_monotonic_ms();
@@ -291,13 +178,13 @@ static int kafka_read(ctl_context *ctx, int argc, char **argv)
         else if (m->err)
             ctl_error("%s: %s", o.topic, rd_kafka_message_errstr(m));
         else if (record_matches(m, &o)) {
-            print_record(m, o.value_only);
+            kread_print_record(m, o.value_only);
             printed++;
         }
         rd_kafka_message_destroy(m);
     }
     fflush(stdout);
-    rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    kread_destroy(rk);
     return status;
 }
 

@@ -22,8 +22,14 @@ typedef struct ctl_context {
 } ctl_context;
 
 /* Each returns a CTL_* exit status; argv[0] is the group's verb. */
-int ctl_config(ctl_context *ctx, int argc, char **argv);
-int ctl_kafka(ctl_context *ctx, int argc, char **argv);
+int ctl_config(ctl_context *ctx, int argc, char **argv);   /* cmd_config.c */
+int ctl_kafka(ctl_context *ctx, int argc, char **argv);    /* cmd_kafka.c */
+int ctl_robot(ctl_context *ctx, int argc, char **argv);    /* cmd_robot.c */
+int ctl_route(ctl_context *ctx, int argc, char **argv);    /* cmd_route.c */
+int ctl_dlq(ctl_context *ctx, int argc, char **argv);      /* cmd_dlq.c */
+int ctl_replay(ctl_context *ctx, int argc, char **argv);   /* cmd_dlq.c */
+int ctl_tail(ctl_context *ctx, int argc, char **argv);     /* cmd_tail.c */
+int ctl_mime(ctl_context *ctx, int argc, char **argv);     /* cmd_mime.c */
 
 /* Prints "mailrobotctl: " and the message to stderr. */
 void ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -50,6 +50,27 @@ static const char usage_text[] =
     "                             T is a suffix (inbound, dead, ...) or a full name;\n"
     "                             --header keeps records with that header value\n"
     "\n"
+    "  robot apply FILE.json|-    validate a robot and store it (schemas/robot-v1.json)\n"
+    "  robot validate FILE.json|- check a robot document only (no Redis)\n"
+    "  robot list                 one line per robot: name, kind, url, ordering\n"
+    "  robot show NAME            the robot's document, secrets hidden\n"
+    "  robot delete NAME [--force]  refused while routes point to it, unless --force\n"
+    "  route add ADDRESS ROBOT    ADDRESS: local@domain, local+ext@domain, @domain, *\n"
+    "  route del ADDRESS          remove a route\n"
+    "  route list                 every route (address -> robot), sorted\n"
+    "  route show RECIPIENT       the route and robot a recipient gets (SPEC §6)\n"
+    "\n"
+    "  dlq list [--limit N]       the newest N dead letters (default 100)\n"
+    "  dlq show ID                the newest dead letter with that mr.id, in full\n"
+    "  dlq replay ID|--all        put dead letters back on inbound (dedupe applies)\n"
+    "  replay --from TIME [--to TIME] [--topic T] [--robot R]\n"
+    "                             deliver again the records of T (default inbound)\n"
+    "                             with timestamps in [from, to); TIME is RFC 3339,\n"
+    "                             -DURATION (-2h) or now; R skips routing\n"
+    "                             (dlq and replay also take --timeout D)\n"
+    "  tail [--from beginning|end] [--json] [--count N]\n"
+    "                             follow the delivery events until ^C\n"
+    "\n"
     "  -C FILE    configuration file (default $MAILROBOT_CONFIG, then\n"
     "             /etc/mailrobot/mailrobot.conf)\n"
     "  -h         this help;  -V  version\n";
@@ -84,6 +105,15 @@ static void open_log(ctl_context *ctx)
     ctx->kafka.log = &ctx->log;
 }
 
+static const struct {
+    const char *name;
+    int (*run)(ctl_context *ctx, int argc, char **argv);
+} commands[] = {
+    {"config", ctl_config}, {"kafka", ctl_kafka}, {"robot", ctl_robot},
+    {"route", ctl_route},   {"dlq", ctl_dlq},     {"replay", ctl_replay},
+    {"tail", ctl_tail},     {"mime", ctl_mime},
+};
+
 int main(int argc, char **argv)
 {
     const char *config_path = NULL;
@@ -107,18 +137,18 @@ int main(int argc, char **argv)
             return usage();
         }
     }
-    if (i + 1 >= argc)
+    if (i >= argc || (i + 1 >= argc && strcmp(argv[i], "tail") != 0))
         return usage();
     if (mr_config_load(&ctx.cfg, config_path, environ, &err) < 0) {
         ctl_error("configuration error: %s", err.msg);
         return CTL_FAILED;
     }
     open_log(&ctx);
-    if (strcmp(argv[i], "config") == 0)
-        status = ctl_config(&ctx, argc - i - 1, argv + i + 1);
-    else if (strcmp(argv[i], "kafka") == 0)
-        status = ctl_kafka(&ctx, argc - i - 1, argv + i + 1);
-    else {
+    status = -1;
+    for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
+        if (strcmp(argv[i], commands[c].name) == 0)
+            status = commands[c].run(&ctx, argc - i - 1, argv + i + 1);
+    if (status < 0) {
         ctl_error("unknown command '%s'", argv[i]);
         status = usage();
     }

@@ -18,6 +18,7 @@
 
 static const char *const partition_by_choices[] = {"thread", "recipient", "none", NULL};
 static const char *const log_level_choices[] = {"debug", "info", "warn", "error", "off", NULL};
+static const char *const bool_choices[] = {"no", "yes", NULL};
 
 #define KEY(name_, type_, field_, def_, min_, max_, choices_, desc_) \
     {name_, type_, offsetof(mr_config, field_), def_, min_, max_, choices_, desc_}
@@ -77,6 +78,43 @@ static const mr_config_key config_keys[] = {
         "Comma-separated delays of the retry topics `<prefix>.retry.<delay>`, "
         "one per attempt after the first; when they are used up the message is "
         "dead-lettered. At most 16."),
+    KEY("redis_prefix", MR_CONFIG_STRING, redis_prefix, "mailrobot", 1, 0, NULL,
+        "Prefix of every Redis key mailrobot uses (layout: docs/redis.md), so "
+        "several installations can share one Redis."),
+    KEY("redis_time_limit", MR_CONFIG_DURATION, redis_time_limit, "2s", 10, 60000, NULL,
+        "Longest wait for a Redis connection or command. A worker that cannot "
+        "reach Redis holds its messages and tries again; it never drops them."),
+    KEY("worker_group", MR_CONFIG_STRING, worker_group, "mailrobot-workers", 1, 0, NULL,
+        "Kafka consumer group of the workers (`group.id`). Every worker process "
+        "of one installation uses the same group; start more to scale."),
+    KEY("worker_in_flight_limit", MR_CONFIG_INT, worker_in_flight_limit, "256", 1, 100000, NULL,
+        "Most records a worker process holds at once (consumed and not yet "
+        "finished). Consumption pauses at the limit."),
+    KEY("worker_robot_concurrency", MR_CONFIG_INT, worker_robot_concurrency, "16", 1, 10000, NULL,
+        "Deliveries in flight per robot per worker process, for robots whose "
+        "definition does not set `concurrency`."),
+    KEY("worker_http_listen", MR_CONFIG_STRING, worker_http_listen, "127.0.0.1:9464", 0, 0, NULL,
+        "Address of the worker's `/metrics` (Prometheus) and `/healthz` "
+        "endpoint, `host:port`; port 0 picks a free port (logged); empty turns "
+        "it off."),
+    KEY("worker_drain_time_limit", MR_CONFIG_DURATION, worker_drain_time_limit, "30s", 0, 3600000, NULL,
+        "On SIGTERM, how long a worker waits for deliveries in flight before it "
+        "stops anyway (what is unfinished is not committed and is processed "
+        "again by another worker)."),
+    KEY("dedupe_ttl", MR_CONFIG_DURATION, dedupe_ttl, "30d", 60000, 3650LL * 86400000, NULL,
+        "How long a confirmed delivery of (message, robot) is remembered in Redis, "
+        "so that a record processed again is not delivered twice."),
+    KEY("webhook_timeout", MR_CONFIG_DURATION, webhook_timeout, "30s", 100, 3600000, NULL,
+        "Longest time of one webhook delivery attempt, for robots whose "
+        "definition does not set `timeout`. A timeout is retried."),
+    KEY("webhook_connect_timeout", MR_CONFIG_DURATION, webhook_connect_timeout, "10s", 100, 600000, NULL,
+        "Longest time to connect to a webhook endpoint (DNS, TCP and TLS)."),
+    KEY("webhook_allow_private", MR_CONFIG_ENUM, webhook_allow_private, "no", 0, 0, bool_choices,
+        "`yes` lets every webhook robot post to private, loopback and link-local "
+        "addresses (by default only robots with `allow_private` may)."),
+    KEY("webhook_response_limit", MR_CONFIG_SIZE, webhook_response_limit, "64KiB", 0, 16LL << 20, NULL,
+        "How much of a webhook response body the worker reads (the rest is "
+        "discarded); enough for error messages in events."),
     KEY("log_level", MR_CONFIG_ENUM, log_level, "info", 0, 0, log_level_choices,
         "Least severe log level written: `debug`, `info`, `warn`, `error` or `off`."),
     KEY("log_file", MR_CONFIG_STRING, log_file, "", 0, 0, NULL,

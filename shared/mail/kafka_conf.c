@@ -56,6 +56,9 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *facility, const 
 
     if (ctx == NULL || ctx->log == NULL)
         return;
+    /* Shared kafka.* settings meant for the other kind of client. */
+    if (strcmp(facility, "CONFWARN") == 0)
+        ours = MR_LOG_INFO;
     mr_log(ctx->log, ours, "librdkafka", "facility", facility, "severity",
            severity_level_name(level), "client", rd_kafka_name(rk), "detail", text, NULL);
 }

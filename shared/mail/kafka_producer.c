@@ -85,12 +85,13 @@ rd_kafka_conf_t *mr_producer_conf_new(const mr_config *cfg, mr_kafka_context *ct
     };
 
     snprintf(timeout, sizeof timeout, "%" PRId64, message_timeout_ms);
+    /* 0: no time limit (the worker waits for Kafka as long as it takes). */
     snprintf(request_timeout, sizeof request_timeout, "%" PRId64,
-             message_timeout_ms < 30000 ? message_timeout_ms : 30000);
+             message_timeout_ms > 0 && message_timeout_ms < 30000 ? message_timeout_ms : 30000);
     /* A missing topic should fail fast, but not before the broker had a
      * chance to answer once. */
     snprintf(propagation, sizeof propagation, "%" PRId64,
-             message_timeout_ms < 5000 ? message_timeout_ms / 2 : 5000);
+             message_timeout_ms > 0 && message_timeout_ms < 5000 ? message_timeout_ms / 2 : 5000);
     snprintf(max_bytes, sizeof max_bytes, "%" PRIu64, mr_config_record_limit(cfg));
     return mr_kafka_conf_new(cfg, defaults, required, ctx, err);
 }

@@ -28,20 +28,23 @@ static void add_topic(const mr_config *cfg, mr_topic *out, size_t *n, const char
     (*n)++;
 }
 
+void mr_topic_retry(const mr_config *cfg, size_t index, mr_topic *out)
+{
+    int64_t delay = cfg->retry_delays.ms[index];
+    char suffix[64], label[32];
+
+    snprintf(suffix, sizeof suffix, "retry.%s", mr_format_duration(delay, label, sizeof label));
+    mr_topic_name(cfg, suffix, out->name, sizeof out->name);
+    out->retention_ms = cfg->topic_retention > 2 * delay ? cfg->topic_retention : 2 * delay;
+}
+
 size_t mr_topics(const mr_config *cfg, mr_topic *out)
 {
     size_t n = 0;
 
     add_topic(cfg, out, &n, "inbound", cfg->topic_retention);
-    for (size_t i = 0; i < cfg->retry_delays.count; i++) {
-        int64_t delay = cfg->retry_delays.ms[i];
-        char suffix[64], label[32];
-
-        snprintf(suffix, sizeof suffix, "retry.%s",
-                 mr_format_duration(delay, label, sizeof label));
-        add_topic(cfg, out, &n, suffix,
-                  cfg->topic_retention > 2 * delay ? cfg->topic_retention : 2 * delay);
-    }
+    for (size_t i = 0; i < cfg->retry_delays.count; i++)
+        mr_topic_retry(cfg, i, &out[n++]);
     add_topic(cfg, out, &n, "dead", cfg->topic_retention);
     add_topic(cfg, out, &n, "outbound", cfg->topic_retention);
     add_topic(cfg, out, &n, "events", cfg->topic_retention);

@@ -24,6 +24,7 @@ LOCAL = REPO / "deploy" / "local"
 INGEST = BIN / "mailrobot-ingest"
 INGESTD = BIN / "mailrobot-ingestd"
 CTL = BIN / "mailrobotctl"
+WORKER = BIN / "mailrobot-worker"
 
 
 def free_port():
@@ -242,3 +243,43 @@ def read_config_key(config, key):
         if "=" in line and line.split("=", 1)[0].strip() == key:
             return line.split("=", 1)[1].strip()
     return None
+
+
+def wait_for_log(path, needle, timeout=30, proc=None, count=1):
+    """Waits until the log file holds `needle` (bytes) `count` times."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        data = Path(path).read_bytes() if Path(path).exists() else b""
+        if data.count(needle) >= count:
+            return data
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"process exited ({proc.returncode}); log {path}:\n"
+                                 + data.decode(errors="replace")[-3000:])
+        time.sleep(0.05)
+    raise AssertionError(f"no {needle!r} in {path} within {timeout}s")
+
+
+def start_worker(stack, config=None, wait_assigned=True):
+    """Starts a mailrobot-worker; waits until it has joined its group and
+    got partitions. Returns the Popen with .log_path and .http_port."""
+    config = config or stack.config
+    log_path = stack.dir / f"worker-{time.monotonic_ns()}.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([str(WORKER), "-C", str(config)], stdout=log, stderr=log,
+                            env=clean_env())
+    proc.log_path = log_path
+    data = wait_for_log(log_path, b'"msg":"http listening"', proc=proc)
+    import json as _json
+    for line in data.splitlines():
+        if b'"msg":"http listening"' in line:
+            proc.http_port = int(_json.loads(line)["port"])
+    if wait_assigned:
+        wait_for_log(log_path, b'"msg":"partitions assigned"', timeout=60, proc=proc)
+    return proc
+
+
+def stop_worker(proc, sig=signal.SIGTERM, timeout=60):
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        proc.wait(timeout=timeout)
+    return proc.returncode

@@ -71,6 +71,18 @@ typedef struct mr_config {
     int64_t topic_replication_factor; /* -1: the broker's default */
     int64_t topic_retention;    /* ms */
     mr_duration_list retry_delays;
+    char *redis_prefix;
+    int64_t redis_time_limit;   /* ms */
+    char *worker_group;
+    int64_t worker_in_flight_limit;
+    int64_t worker_robot_concurrency;
+    char *worker_http_listen;
+    int64_t worker_drain_time_limit; /* ms */
+    int64_t dedupe_ttl;         /* ms */
+    int64_t webhook_timeout;    /* ms */
+    int64_t webhook_connect_timeout; /* ms */
+    int webhook_allow_private;  /* 0 no, 1 yes */
+    uint64_t webhook_response_limit;
     int log_level;              /* mr_log_level */
     char *log_file;             /* "" = stderr (daemons) / nowhere (ingest) */
 

@@ -71,7 +71,7 @@ rd_kafka_conf_t *mr_producer_conf_new(const mr_config *cfg, mr_kafka_context *ct
 
 /*
  * Creates an idempotent, acks=all producer whose records fail if not
- * acknowledged within message_timeout_ms. Compression defaults to lz4 and
+ * acknowledged within message_timeout_ms (0: no limit, wait for Kafka). Compression defaults to lz4 and
  * linger to 0 (records are sent at once), both tunable with kafka.*.
  * The message size limit follows mr_config_record_limit(cfg). on_delivery
  * may be NULL.

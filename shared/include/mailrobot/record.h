@@ -29,6 +29,37 @@
 #define MR_H_SASL_USERNAME "mr.sasl_username"
 #define MR_H_RECEIVED_AT "mr.received_at"
 
+/*
+ * Added by the workers (SPEC §4) to records they re-publish. Retry topics
+ * and the dead-letter topic carry the inbound headers above unchanged plus:
+ *
+ *   mr.robot       the robot the record is for (also on inbound records
+ *                  republished by `mailrobotctl replay --robot`: it skips
+ *                  routing)
+ *   mr.attempt     delivery attempts made so far, decimal ("1" after the
+ *                  first failure)
+ *   mr.not_before  earliest time of the next attempt, RFC 3339 UTC (retry
+ *                  topics only)
+ *   mr.error       why the last attempt failed, one line
+ *   mr.error_kind  temporary | permanent | no_route | exhausted | bad_record
+ *   mr.dead_at     when it was dead-lettered, RFC 3339 UTC (dead topic only)
+ *   mr.source      where the record was consumed from: "topic/partition/offset"
+ *   mr.replay      a replay id (`mailrobotctl replay`): the record is
+ *                  delivered again even if (mr.id, robot) was delivered
+ *                  before; the dedupe key becomes mr.id + "/" + mr.replay
+ *   mr.replayed    "dlq" on records `mailrobotctl dlq replay` put back on
+ *                  the inbound topic (informational; dedupe still applies)
+ */
+#define MR_H_ROBOT "mr.robot"
+#define MR_H_ATTEMPT "mr.attempt"
+#define MR_H_NOT_BEFORE "mr.not_before"
+#define MR_H_ERROR "mr.error"
+#define MR_H_ERROR_KIND "mr.error_kind"
+#define MR_H_DEAD_AT "mr.dead_at"
+#define MR_H_SOURCE "mr.source"
+#define MR_H_REPLAY "mr.replay"
+#define MR_H_REPLAYED "mr.replayed"
+
 /* mr.id: 32 lower-case hex digits and a NUL. */
 #define MR_ID_SIZE 33
 

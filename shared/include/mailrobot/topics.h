@@ -28,6 +28,9 @@ typedef struct mr_topic {
 /* "<prefix>.<suffix>" into out. */
 void mr_topic_name(const mr_config *cfg, const char *suffix, char *out, size_t outsz);
 
+/* The retry topic for the delay retry_delays[index]: "<prefix>.retry.10m". */
+void mr_topic_retry(const mr_config *cfg, size_t index, mr_topic *out);
+
 /* Fills out (room for MR_MAX_TOPICS) with every topic; returns the count. */
 size_t mr_topics(const mr_config *cfg, mr_topic *out);
 

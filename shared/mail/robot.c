@@ -1,0 +1,443 @@
+/*
+ * robot.c - parsing and validating robot definitions (see robot.h).
+ *
+ * The checks here and schemas/robot-v1.json say the same thing in two
+ * languages; tests/integration/test_mailrobotctl_robots.py feeds both the
+ * same table of documents. Every pattern below is written so that it can be
+ * stated exactly as a JSON Schema pattern (no checks a schema cannot make):
+ * that is why, for example, the secret is printable ASCII (bytes and
+ * characters then count alike) and the URL grammar is a regular language.
+ *
+ * Adding a kind: an mr_robot_kind value, a row in `kinds` with the parser
+ * of its section (the section has the kind's name: "webhook": {...}) and
+ * the names of its secret fields, and a branch in the schema.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "mailrobot/robot.h"
+#include "mailrobot/units.h"
+
+#define URL_LIMIT 2048
+#define SECRET_MIN 16
+#define SECRET_LIMIT 1024
+#define TIMEOUT_MIN_MS 100
+#define TIMEOUT_MAX_MS 3600000
+#define CONCURRENCY_MAX 10000
+#define POINTER_KEY_LIMIT 64 /* longer unknown field names are cut in messages */
+
+typedef struct kind_def {
+    const char *name;            /* the value of "kind" and the name of its section */
+    mr_robot_kind kind;
+    int (*parse)(json_t *section, mr_robot *robot, mr_err *err);
+    const char *const *secrets;  /* fields of the section shown as "(hidden)" */
+} kind_def;
+
+static int parse_webhook(json_t *section, mr_robot *robot, mr_err *err);
+
+static const char *const webhook_secrets[] = {"secret", NULL};
+
+static const kind_def kinds[] = {
+    {"webhook", MR_ROBOT_WEBHOOK, parse_webhook, webhook_secrets},
+};
+
+#define KIND_COUNT (sizeof kinds / sizeof kinds[0])
+
+/* Fields every robot may have, besides its kind's section. */
+static const char *const common_fields[] = {"name", "kind", "ordered", "concurrency",
+                                            "timeout", NULL};
+static const char *const webhook_fields[] = {"url", "secret", "format", "allow_private", NULL};
+
+static int listed(const char *const *names, const char *name)
+{
+    for (; *names != NULL; names++)
+        if (strcmp(*names, name) == 0)
+            return 1;
+    return 0;
+}
+
+static const kind_def *kind_by_name(const char *name)
+{
+    for (size_t i = 0; i < KIND_COUNT; i++)
+        if (strcmp(kinds[i].name, name) == 0)
+            return &kinds[i];
+    return NULL;
+}
+
+/* parent + "/" + key as a JSON pointer (RFC 6901: ~ is ~0, / is ~1), made
+ * safe for a one-line message: control bytes as \xHH, long keys cut. */
+static void pointer_to(char *out, size_t outsz, const char *parent, const char *key)
+{
+    size_t n = (size_t)snprintf(out, outsz, "%s/", parent);
+
+    for (size_t i = 0; key[i] != '\0' && n + 8 < outsz; i++) {
+        unsigned char c = (unsigned char)key[i];
+
+        if (i == POINTER_KEY_LIMIT) {
+            n += (size_t)snprintf(out + n, outsz - n, "...");
+            break;
+        }
+        if (c == '~' || c == '/')
+            n += (size_t)snprintf(out + n, outsz - n, "~%c", c == '~' ? '0' : '1');
+        else if (c < 0x20 || c == 0x7f)
+            n += (size_t)snprintf(out + n, outsz - n, "\\x%02x", c);
+        else {
+            out[n++] = (char)c;
+            out[n] = '\0';
+        }
+    }
+}
+
+/* Fails on the first field of obj (in document order) that is not in
+ * allowed (nor, with sections, the name of a kind's section). */
+static int reject_unknown(json_t *obj, const char *parent, const char *const *allowed,
+                          int sections, mr_err *err)
+{
+    const char *key;
+    json_t *value;
+    char pointer[MR_ERR_MAX / 2];
+
+    json_object_foreach(obj, key, value) {
+        if (listed(allowed, key) || (sections && kind_by_name(key) != NULL))
+            continue;
+        pointer_to(pointer, sizeof pointer, parent, key);
+        return mr_err_set(err, "%s: unknown field", pointer);
+    }
+    return 0;
+}
+
+int mr_robot_name_valid(const char *name)
+{
+    static const char first[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    size_t len = strlen(name);
+
+    if (len == 0 || len > MR_ROBOT_NAME_MAX || !strchr(first, name[0]))
+        return 0;
+    return strspn(name + 1, "abcdefghijklmnopqrstuvwxyz0123456789_.-") == len - 1;
+}
+
+/* --- the webhook URL: a regular grammar, the same as the schema's pattern -- */
+
+static int is_alnum(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* Host names: labels of 1 to 63 letters, digits and inner hyphens, joined
+ * by dots. Returns what follows the host, or NULL. */
+static const char *skip_hostname(const char *p)
+{
+    for (;;) {
+        size_t n = 0;
+
+        while (is_alnum((unsigned char)p[n]) || p[n] == '-')
+            n++;
+        if (n == 0 || n > 63 || p[0] == '-' || p[n - 1] == '-')
+            return NULL;
+        p += n;
+        if (*p != '.')
+            return p;
+        p++;
+    }
+}
+
+/* An IPv6 literal, loosely: "[" hex digits, colons and dots "]". */
+static const char *skip_ip_literal(const char *p)
+{
+    size_t n = strspn(p + 1, "0123456789abcdefABCDEF:.");
+
+    return n > 0 && p[1 + n] == ']' ? p + n + 2 : NULL;
+}
+
+/* A port: 1 to 65535, no leading zero. */
+static const char *skip_port(const char *p)
+{
+    size_t n = strspn(p, "0123456789");
+
+    if (n == 0 || n > 5 || p[0] == '0' || strtol(p, NULL, 10) > 65535)
+        return NULL;
+    return p + n;
+}
+
+/* Path and query: RFC 3986 unreserved, sub-delims, ":@/?" and %HH. No
+ * fragment (it is never sent). */
+static int rest_valid(const char *p)
+{
+    static const char allowed[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "0123456789._~!$&'()*+,;=:@/?-";
+
+    for (; *p != '\0'; p++) {
+        if (*p == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2]))
+            p += 2;
+        else if (!strchr(allowed, *p))
+            return 0;
+    }
+    return 1;
+}
+
+static int url_valid(const char *url)
+{
+    const char *p;
+
+    if (strncmp(url, "http://", 7) == 0)
+        p = url + 7;
+    else if (strncmp(url, "https://", 8) == 0)
+        p = url + 8;
+    else
+        return 0;
+    p = *p == '[' ? skip_ip_literal(p) : skip_hostname(p);
+    if (p != NULL && *p == ':')
+        p = skip_port(p + 1);
+    if (p == NULL)
+        return 0;
+    return *p == '\0' || ((*p == '/' || *p == '?') && rest_valid(p + 1));
+}
+
+/* --- fields ----------------------------------------------------------------- */
+
+static int printable_ascii(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+        if (*p < 0x20 || *p > 0x7e)
+            return 0;
+    return 1;
+}
+
+static int copy_string(char **out, const char *value, mr_err *err)
+{
+    *out = strdup(value);
+    return *out ? 0 : mr_err_set(err, "out of memory");
+}
+
+/* A string field: its pointer, length bounds in bytes, what else it must
+ * be, and what to say when it is not. */
+typedef struct string_rule {
+    const char *pointer;
+    size_t min, max;
+    int (*valid)(const char *value);
+    const char *expected;   /* when not a string, too short, or not valid */
+    const char *invalid;    /* when not valid, if it needs its own words */
+} string_rule;
+
+static const string_rule url_rule = {
+    "/webhook/url", 1, URL_LIMIT, url_valid, "must be an absolute http:// or https:// URL", NULL,
+};
+static const string_rule secret_rule = {
+    "/webhook/secret", SECRET_MIN, SECRET_LIMIT, printable_ascii,
+    "must be a string of at least 16 bytes", "must be printable ASCII",
+};
+
+/* A required string field into *out (malloc'd). */
+static int parse_string(json_t *value, const string_rule *rule, char **out, mr_err *err)
+{
+    const char *s = json_string_value(value);
+
+    if (value == NULL)
+        return mr_err_set(err, "%s: required", rule->pointer);
+    if (s == NULL || strlen(s) < rule->min)
+        return mr_err_set(err, "%s: %s", rule->pointer, rule->expected);
+    if (strlen(s) > rule->max)
+        return mr_err_set(err, "%s: must be at most %zu bytes", rule->pointer, rule->max);
+    if (!rule->valid(s))
+        return mr_err_set(err, "%s: %s", rule->pointer, rule->invalid ? rule->invalid
+                                                                      : rule->expected);
+    return copy_string(out, s, err);
+}
+
+static int parse_webhook(json_t *section, mr_robot *robot, mr_err *err)
+{
+    json_t *url = json_object_get(section, "url");
+    json_t *secret = json_object_get(section, "secret");
+    json_t *format = json_object_get(section, "format");
+    json_t *allow_private = json_object_get(section, "allow_private");
+
+    if (!json_is_object(section))
+        return mr_err_set(err, "/webhook: must be an object");
+    if (reject_unknown(section, "/webhook", webhook_fields, 0, err) < 0
+        || parse_string(url, &url_rule, &robot->webhook.url, err) < 0
+        || parse_string(secret, &secret_rule, &robot->webhook.secret, err) < 0)
+        return -1;
+    if (format != NULL) {
+        const char *f = json_string_value(format);
+
+        if (f == NULL || (strcmp(f, "json") != 0 && strcmp(f, "raw") != 0))
+            return mr_err_set(err, "/webhook/format: must be \"json\" or \"raw\"");
+        robot->webhook.format = strcmp(f, "raw") == 0 ? MR_WEBHOOK_RAW : MR_WEBHOOK_JSON;
+    }
+    if (allow_private != NULL && !json_is_boolean(allow_private))
+        return mr_err_set(err, "/webhook/allow_private: must be true or false");
+    robot->webhook.allow_private = json_is_true(allow_private);
+    return 0;
+}
+
+static int parse_name(json_t *value, mr_robot *robot, mr_err *err)
+{
+    const char *name = json_string_value(value);
+
+    if (value == NULL)
+        return mr_err_set(err, "/name: required");
+    if (name == NULL || !mr_robot_name_valid(name))
+        return mr_err_set(err, "/name: must match [a-z0-9][a-z0-9_.-]{0,63}");
+    snprintf(robot->name, sizeof robot->name, "%s", name);
+    return 0;
+}
+
+/* Lists the known kinds into out, for the message about an unknown one. */
+static void kind_names(char *out, size_t outsz)
+{
+    size_t n = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < KIND_COUNT && n < outsz; i++)
+        n += (size_t)snprintf(out + n, outsz - n, "%s\"%s\"", i ? ", " : "", kinds[i].name);
+}
+
+static const kind_def *parse_kind(json_t *value, mr_robot *robot, mr_err *err)
+{
+    const kind_def *kind;
+    char names[128];
+
+    if (value == NULL) {
+        mr_err_set(err, "/kind: required");
+        return NULL;
+    }
+    kind = json_is_string(value) ? kind_by_name(json_string_value(value)) : NULL;
+    if (kind == NULL) {
+        kind_names(names, sizeof names);
+        mr_err_set(err, "/kind: must be one of %s", names);
+        return NULL;
+    }
+    robot->kind = kind->kind;
+    return kind;
+}
+
+static int parse_ordered(json_t *value, mr_robot *robot, mr_err *err)
+{
+    if (value == NULL || json_is_true(value))
+        robot->ordered = MR_ORDER_KEY;
+    else if (json_is_false(value))
+        robot->ordered = MR_ORDER_NONE;
+    else if (json_is_string(value) && strcmp(json_string_value(value), "strict") == 0)
+        robot->ordered = MR_ORDER_STRICT;
+    else
+        return mr_err_set(err, "/ordered: must be true, false or \"strict\"");
+    return 0;
+}
+
+/* JSON has numbers, not integers: 8, 8.0 and 8e0 are the same integer (as
+ * in JSON Schema). */
+static int parse_concurrency(json_t *value, mr_robot *robot, mr_err *err)
+{
+    double v = json_is_number(value) ? json_number_value(value) : 0;
+
+    if (value == NULL)
+        return 0;
+    if (!json_is_number(value) || v != floor(v) || v < 1 || v > CONCURRENCY_MAX)
+        return mr_err_set(err, "/concurrency: must be an integer from 1 to %d",
+                          CONCURRENCY_MAX);
+    robot->concurrency = (int64_t)v;
+    return 0;
+}
+
+static int parse_timeout(json_t *value, mr_robot *robot, mr_err *err)
+{
+    const char *text = json_string_value(value);
+    mr_err why;
+
+    if (value == NULL)
+        return 0;
+    if (text == NULL || strlen(text) > 32 || !printable_ascii(text))
+        return mr_err_set(err, "/timeout: must be a duration from 100ms to 1h, like \"10s\"");
+    if (mr_parse_duration(text, &robot->timeout_ms, &why) < 0)
+        return mr_err_set(err, "/timeout: %s", why.msg);
+    if (robot->timeout_ms < TIMEOUT_MIN_MS || robot->timeout_ms > TIMEOUT_MAX_MS)
+        return mr_err_set(err, "/timeout: '%s' is out of range: must be from 100ms to 1h",
+                          text);
+    return 0;
+}
+
+/* The kind's own section is required; another kind's section is an error. */
+static int parse_sections(json_t *root, const kind_def *kind, mr_robot *robot, mr_err *err)
+{
+    json_t *section = json_object_get(root, kind->name);
+
+    for (size_t i = 0; i < KIND_COUNT; i++)
+        if (&kinds[i] != kind && json_object_get(root, kinds[i].name) != NULL)
+            return mr_err_set(err, "/%s: only for kind %s", kinds[i].name, kinds[i].name);
+    if (section == NULL)
+        return mr_err_set(err, "/%s: required for kind %s", kind->name, kind->name);
+    return kind->parse(section, robot, err);
+}
+
+static int parse_root(json_t *root, mr_robot *robot, mr_err *err)
+{
+    const kind_def *kind;
+
+    if (!json_is_object(root))
+        return mr_err_set(err, "/: not a JSON object");
+    if (reject_unknown(root, "", common_fields, 1, err) < 0
+        || parse_name(json_object_get(root, "name"), robot, err) < 0)
+        return -1;
+    kind = parse_kind(json_object_get(root, "kind"), robot, err);
+    if (kind == NULL || parse_ordered(json_object_get(root, "ordered"), robot, err) < 0
+        || parse_concurrency(json_object_get(root, "concurrency"), robot, err) < 0
+        || parse_timeout(json_object_get(root, "timeout"), robot, err) < 0)
+        return -1;
+    return parse_sections(root, kind, robot, err);
+}
+
+int mr_robot_parse(const char *json, size_t len, mr_robot *robot, mr_err *err)
+{
+    json_error_t jerr;
+    json_t *root;
+    int rc;
+
+    memset(robot, 0, sizeof *robot);
+    root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL)
+        return mr_err_set(err, "/: not a JSON object (line %d, column %d: %s)", jerr.line,
+                          jerr.column, jerr.text);
+    rc = parse_root(root, robot, err);
+    json_decref(root);
+    if (rc == 0 && (robot->json = malloc(len + 1)) == NULL)
+        rc = mr_err_set(err, "out of memory");
+    if (rc < 0) {
+        mr_robot_free(robot);
+        return -1;
+    }
+    memcpy(robot->json, json, len);
+    robot->json[len] = '\0';
+    return 0;
+}
+
+char *mr_robot_redacted_json(const mr_robot *robot)
+{
+    json_t *root = json_loads(robot->json, 0, NULL);
+    char *out;
+
+    if (root == NULL)
+        return NULL;
+    for (size_t i = 0; i < KIND_COUNT; i++) {
+        json_t *section = json_object_get(root, kinds[i].name);
+
+        for (const char *const *s = kinds[i].secrets; json_is_object(section) && *s; s++)
+            if (json_object_get(section, *s) != NULL)
+                json_object_set_new(section, *s, json_string("(hidden)"));
+    }
+    out = json_dumps(root, JSON_INDENT(2));
+    json_decref(root);
+    return out;
+}
+
+void mr_robot_free(mr_robot *robot)
+{
+    free(robot->webhook.url);
+    free(robot->webhook.secret);
+    free(robot->json);
+    memset(robot, 0, sizeof *robot);
+}

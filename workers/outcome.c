@@ -1,0 +1,242 @@
+/*
+ * outcome.c - what a record becomes when it is not simply delivered, and
+ * the events that tell the story (SPEC §4):
+ *
+ * - temporary failure: the record, unchanged, on the next retry topic
+ *   <prefix>.retry.<delay> with mr.attempt, mr.robot, mr.not_before,
+ *   mr.error; after the last delay, the dead-letter topic (exhausted);
+ * - permanent failure, no route, unusable record: <prefix>.dead with the
+ *   error headers (record.h);
+ * - every step: a JSON event on <prefix>.events (schemas/event-v1.json).
+ *
+ * Retry and dead records are what make a job finished, so the job waits
+ * for Kafka's acknowledgement (the producer has no time limit: if Kafka is
+ * down, the job waits, and its offset stays uncommitted). Events are sent
+ * without waiting.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "mailrobot/clock.h"
+
+#include "worker.h"
+
+#define MAX_HEADERS 64
+
+/* What the producer's delivery callback gets (worker.c). */
+typedef enum ticket_kind { TICKET_JOB, TICKET_EVENT } ticket_kind;
+typedef struct producer_ticket {
+    ticket_kind kind;
+    job *j;          /* TICKET_JOB */
+    char *json;      /* TICKET_EVENT: the value, freed when Kafka answers */
+} producer_ticket;
+
+/* Headers the workers set; copies of a record drop the old values. */
+static const char *const worker_headers[] = {
+    MR_H_ROBOT, MR_H_ATTEMPT, MR_H_NOT_BEFORE, MR_H_ERROR, MR_H_ERROR_KIND,
+    MR_H_DEAD_AT, MR_H_SOURCE, NULL,
+};
+
+static int is_worker_header(const char *name)
+{
+    for (int i = 0; worker_headers[i]; i++)
+        if (strcmp(name, worker_headers[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static mr_header text_header(const char *name, const char *value)
+{
+    mr_header h = {name, value, strlen(value)};
+
+    return h;
+}
+
+/* The record's own headers (minus the worker's), then extra. */
+static size_t copy_headers(const job *j, mr_header *out, const mr_header *extra, size_t extra_n)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    size_t n = 0;
+
+    if (rd_kafka_message_headers(j->msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char *name;
+        const void *value;
+        size_t len;
+
+        for (size_t i = 0; n + extra_n < MAX_HEADERS
+                           && rd_kafka_header_get_all(hdrs, i, &name, &value, &len)
+                                  == RD_KAFKA_RESP_ERR_NO_ERROR; i++)
+            if (!is_worker_header(name))
+                out[n++] = (mr_header){name, value, len};
+    }
+    for (size_t i = 0; i < extra_n; i++)
+        out[n++] = extra[i];
+    return n;
+}
+
+static void publish(job *j, const char *topic, const mr_header *extra, size_t extra_n)
+{
+    worker *w = j->w;
+    mr_header headers[MAX_HEADERS];
+    size_t n = copy_headers(j, headers, extra, extra_n);
+    producer_ticket *ticket = calloc(1, sizeof *ticket);
+    mr_err err;
+
+    j->state = JOB_PUBLISHING;
+    if (ticket == NULL) {
+        job_published(j, "out of memory");
+        return;
+    }
+    ticket->kind = TICKET_JOB;
+    ticket->j = j;
+    if (mr_producer_send(w->producer, topic, j->msg->key, j->msg->key_len,
+                         j->msg->payload ? j->msg->payload : "", j->msg->len, headers, n,
+                         ticket, &err) < 0) {
+        free(ticket);
+        job_published(j, err.msg);
+    }
+}
+
+/* Builds the worker's headers for the job's outcome and publishes the
+ * record to its retry or dead-letter topic. Called again (job.c) if Kafka
+ * refused it. */
+void outcome_publish(job *j)
+{
+    worker *w = j->w;
+    int retry = strcmp(j->outcome_kind, "retry") == 0;
+    size_t made = (size_t)j->attempt + 1;
+    char attempt[16], at[40];
+    mr_header extra[7];
+    size_t n = 0;
+
+    if (retry)
+        snprintf(attempt, sizeof attempt, "%zu", made);
+    else
+        snprintf(attempt, sizeof attempt, "%d",
+                 j->attempt + (strcmp(j->outcome_kind, "permanent") == 0
+                               || strcmp(j->outcome_kind, "exhausted") == 0));
+    if (j->robot_name[0])
+        extra[n++] = text_header(MR_H_ROBOT, j->robot_name);
+    extra[n++] = text_header(MR_H_ATTEMPT, attempt);
+    if (retry) {
+        mr_format_rfc3339(mr_wall_ms() + w->cfg->retry_delays.ms[made - 1], at, sizeof at);
+        extra[n++] = text_header(MR_H_NOT_BEFORE, at);
+    }
+    extra[n++] = text_header(MR_H_ERROR, j->error[0] ? j->error : j->outcome_kind);
+    extra[n++] = text_header(MR_H_ERROR_KIND, retry ? "temporary" : j->outcome_kind);
+    if (!retry) {
+        mr_format_rfc3339(mr_wall_ms(), at, sizeof at);
+        extra[n++] = text_header(MR_H_DEAD_AT, at);
+    }
+    extra[n++] = text_header(MR_H_SOURCE, j->source);
+    publish(j, retry ? w->retry_topics[made - 1].name : w->dead_topic, extra, n);
+}
+
+void outcome_dead(job *j, const char *kind)
+{
+    snprintf(j->outcome_kind, sizeof j->outcome_kind, "%s", kind);
+    outcome_event(j->w, j, "dead", "error_kind", kind);
+    metrics_count(j->w, "dead", j->robot_name[0] ? j->robot_name : NULL);
+    worker_log_job(j, MR_LOG_WARN, "dead-lettered", j->error[0] ? j->error : kind);
+    outcome_publish(j);
+}
+
+void outcome_retry_or_dead(job *j)
+{
+    worker *w = j->w;
+    size_t made = (size_t)j->attempt + 1;
+
+    if (made > w->retry_topic_count) {
+        char why[MR_ERR_MAX];
+
+        snprintf(why, sizeof why, "%zu attempts failed; the last: %s", made, j->error);
+        snprintf(j->error, sizeof j->error, "%s", why);
+        outcome_dead(j, "exhausted");
+        return;
+    }
+    snprintf(j->outcome_kind, sizeof j->outcome_kind, "retry");
+    outcome_event(w, j, "retried", "retry_topic", w->retry_topics[made - 1].name);
+    metrics_count(w, "retried", j->robot_name);
+    outcome_publish(j);
+}
+
+/* --- events ------------------------------------------------------------------------- */
+
+static void set_string(json_t *obj, const char *name, const char *value)
+{
+    if (value != NULL && value[0] != '\0')
+        json_object_set_new(obj, name, json_string(value));
+}
+
+void outcome_event(worker *w, const job *j, const char *type, const char *extra_key,
+                   const char *extra_value)
+{
+    json_t *ev = json_object();
+    char at[40], not_before[40];
+    producer_ticket *ticket;
+    mr_err err;
+    char *text;
+
+    json_object_set_new(ev, "v", json_integer(1));
+    json_object_set_new(ev, "type", json_string(type));
+    json_object_set_new(ev, "at", json_string(mr_format_rfc3339(mr_wall_ms(), at, sizeof at)));
+    json_object_set_new(ev, "id", json_string(j->id));
+    json_object_set_new(ev, "worker", json_string(w->name));
+    set_string(ev, "recipient", j->recipient);
+    set_string(ev, "sender", j->sender);
+    set_string(ev, "robot", j->robot_name);
+    set_string(ev, "route", j->route);
+    set_string(ev, "extension", j->extension);
+    set_string(ev, "source", j->source);
+    set_string(ev, "replay", j->replay);
+    json_object_set_new(ev, "attempt", json_integer(j->attempt + (strcmp(type, "received") != 0
+                                                                  && strcmp(type, "routed") != 0
+                                                                  && strcmp(type, "skipped") != 0)));
+    if (j->http_status > 0)
+        json_object_set_new(ev, "http_status", json_integer(j->http_status));
+    if (strcmp(type, "retried") == 0 || strcmp(type, "dead") == 0)
+        set_string(ev, "error", j->error);
+    if (strcmp(type, "retried") == 0) {
+        size_t made = (size_t)j->attempt + 1;
+
+        json_object_set_new(ev, "error_kind", json_string("temporary"));
+        if (made <= w->retry_topic_count)
+            set_string(ev, "not_before",
+                       mr_format_rfc3339(mr_wall_ms() + w->cfg->retry_delays.ms[made - 1],
+                                         not_before, sizeof not_before));
+    }
+    if (extra_key != NULL && strcmp(extra_key, "duration_ms") == 0)
+        json_object_set_new(ev, extra_key, json_integer(atoll(extra_value)));
+    else if (extra_key != NULL)
+        set_string(ev, extra_key, extra_value);
+    text = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    ticket = calloc(1, sizeof *ticket);
+    if (text == NULL || ticket == NULL) {
+        free(text);
+        free(ticket);
+        return;
+    }
+    ticket->kind = TICKET_EVENT;
+    ticket->json = text;
+    if (mr_producer_send(w->producer, w->events_topic, j->id, strlen(j->id), text, strlen(text),
+                         NULL, 0, ticket, &err) < 0) {
+        mr_log(w->log, MR_LOG_WARN, "event not sent", "detail", err.msg, NULL);
+        free(text);
+        free(ticket);
+    }
+}
+
+/* The producer's delivery callback (worker.c registers it). */
+void outcome_delivered(void *opaque, const char *error)
+{
+    producer_ticket *ticket = opaque;
+
+    if (ticket->kind == TICKET_JOB)
+        job_published(ticket->j, error);
+    free(ticket->json);
+    free(ticket);
+}

@@ -1,0 +1,184 @@
+/*
+ * partitions.c - what may be committed (SPEC §6): per assigned partition,
+ * the offsets in flight in consumption order, each marked done when its
+ * job finishes. The committable position is the first offset not done;
+ * it is stored with rd_kafka_offsets_store() and librdkafka commits it
+ * (auto-commit of stored offsets, and on close). So a commit never covers
+ * a record that is not finished.
+ *
+ * Holding a partition (a retry topic whose next record is not due yet, or
+ * the in-flight limit) pauses it; records it still returns are dropped,
+ * and releasing it seeks back to the first of them, so nothing fetched
+ * ahead is skipped. Offsets are stored only for records taken as jobs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker.h"
+
+partition *partition_find(worker *w, const char *topic, int32_t id)
+{
+    for (partition *p = w->partitions; p != NULL; p = p->next)
+        if (p->id == id && strcmp(p->topic, topic) == 0)
+            return p;
+    return NULL;
+}
+
+partition *partition_add(worker *w, const char *topic, int32_t id)
+{
+    partition *p = calloc(1, sizeof *p);
+
+    if (p == NULL)
+        return NULL;
+    snprintf(p->topic, sizeof p->topic, "%s", topic);
+    p->id = id;
+    p->generation = ++w->generation;
+    p->next_offset = -1;
+    p->stored = -1;
+    p->refetch_from = -1;
+    p->next = w->partitions;
+    w->partitions = p;
+    return p;
+}
+
+/* Forgets one partition (revoked). */
+void partition_forget(worker *w, const char *topic, int32_t id)
+{
+    for (partition **link = &w->partitions; *link != NULL; link = &(*link)->next) {
+        partition *p = *link;
+
+        if (p->id != id || strcmp(p->topic, topic) != 0)
+            continue;
+        *link = p->next;
+        free(p->offsets);
+        free(p->done);
+        free(p);
+        return;
+    }
+}
+
+void partition_remove_all(worker *w)
+{
+    while (w->partitions != NULL) {
+        partition *p = w->partitions;
+
+        w->partitions = p->next;
+        free(p->offsets);
+        free(p->done);
+        free(p);
+    }
+}
+
+/* Records an offset as in flight (offsets arrive in increasing order). */
+int partition_track(partition *p, int64_t offset)
+{
+    if (p->count == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        int64_t *offsets = malloc(cap * sizeof *offsets);
+        unsigned char *done = malloc(cap);
+
+        if (offsets == NULL || done == NULL) {
+            free(offsets);
+            free(done);
+            return -1;
+        }
+        for (size_t i = 0; i < p->count; i++) {
+            offsets[i] = p->offsets[(p->head + i) % p->cap];
+            done[i] = p->done[(p->head + i) % p->cap];
+        }
+        free(p->offsets);
+        free(p->done);
+        p->offsets = offsets;
+        p->done = done;
+        p->head = 0;
+        p->cap = cap;
+    }
+    p->offsets[(p->head + p->count) % p->cap] = offset;
+    p->done[(p->head + p->count) % p->cap] = 0;
+    p->count++;
+    p->next_offset = offset + 1;
+    return 0;
+}
+
+/* Stores the committable position: the first offset not done, or (nothing
+ * in flight) the next offset to consume. */
+void partition_store(worker *w, partition *p)
+{
+    int64_t position = p->count ? p->offsets[p->head] : p->next_offset;
+    rd_kafka_topic_partition_list_t *list;
+
+    if (position < 0 || position == p->stored)
+        return;
+    list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, p->topic, p->id)->offset = position;
+    if (rd_kafka_offsets_store(w->consumer, list) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        p->stored = position;
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* A job finished: mark its offset done, if its partition is still the
+ * same assignment (after a revoke the record belongs to another worker,
+ * which consumes it again; its outcome is deduplicated there). */
+void partition_finish(worker *w, const char *topic, int32_t id, uint64_t generation,
+                      int64_t offset)
+{
+    partition *p = partition_find(w, topic, id);
+
+    if (p == NULL || p->generation != generation)
+        return;
+    for (size_t i = 0; i < p->count; i++) {
+        if (p->offsets[(p->head + i) % p->cap] == offset) {
+            p->done[(p->head + i) % p->cap] = 1;
+            break;
+        }
+    }
+    while (p->count > 0 && p->done[p->head]) {
+        p->head = (p->head + 1) % p->cap;
+        p->count--;
+    }
+    partition_store(w, p);
+}
+
+/* Pauses the partition. Records it returns while held are dropped
+ * (partition_drop) and fetched again when it is released. */
+void partition_hold(worker *w, partition *p)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+
+    rd_kafka_topic_partition_list_add(list, p->topic, p->id);
+    rd_kafka_pause_partitions(w->consumer, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    p->held = 1;
+}
+
+void partition_drop(partition *p, int64_t offset)
+{
+    if (p->refetch_from < 0 || offset < p->refetch_from)
+        p->refetch_from = offset;
+}
+
+/* Resumes the partition, first seeking back to the first record dropped
+ * while it was held. */
+void partition_release(worker *w, partition *p)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_error_t *error;
+
+    rd_kafka_topic_partition_list_add(list, p->topic, p->id)->offset = p->refetch_from;
+    if (p->refetch_from >= 0) {
+        error = rd_kafka_seek_partitions(w->consumer, list, 5000);
+        if (error != NULL) {
+            /* Keep it held: resuming without the seek would skip records. */
+            mr_log(w->log, MR_LOG_WARN, "seek failed; partition stays paused", "topic",
+                   p->topic, "detail", rd_kafka_error_string(error), NULL);
+            rd_kafka_error_destroy(error);
+            rd_kafka_topic_partition_list_destroy(list);
+            return;
+        }
+        p->refetch_from = -1;
+    }
+    rd_kafka_resume_partitions(w->consumer, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    p->held = 0;
+}

@@ -1,0 +1,250 @@
+/*
+ * worker.h - the state of one mailrobot-worker process and the interfaces
+ * between its parts. One thread runs one libevent loop; every part below
+ * is driven by it:
+ *
+ *   consumer.c   Kafka consumer: subscription, rebalances, fetching within
+ *                the in-flight limit, retry-topic delays (pause + seek)
+ *   partitions.c per-partition offsets in flight; stores the highest offset
+ *                below which every record is finished
+ *   job.c        one consumed record's life: order -> route -> dedupe ->
+ *                deliver -> outcome -> finished
+ *   ordering.c   one record of a key at a time (unless the robot opts out)
+ *   redis.c      hiredis async on the loop; reconnects; commands time out
+ *   router.c     SPEC §6 routing from Redis, robot definitions cached by
+ *                version
+ *   http.c       libcurl multi on the loop
+ *   webhook.c    the webhook robot: request, signature, status handling
+ *   outcome.c    retry topics, dead letters, events
+ *   metrics.c    /metrics and /healthz (libmicrohttpd, its own thread;
+ *                counters are atomics)
+ */
+#ifndef WORKERS_WORKER_H
+#define WORKERS_WORKER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <librdkafka/rdkafka.h>
+
+#include "mailrobot/config.h"
+#include "mailrobot/kafka.h"
+#include "mailrobot/log.h"
+#include "mailrobot/record.h"
+#include "mailrobot/robot.h"
+#include "mailrobot/strmap.h"
+#include "mailrobot/topics.h"
+
+typedef struct worker worker;
+typedef struct job job;
+typedef struct partition partition;
+typedef struct wredis wredis;
+typedef struct http_client http_client;
+typedef struct metrics metrics;
+
+/* --- outcome of one delivery attempt ----------------------------------------- */
+
+typedef enum attempt_result {
+    ATTEMPT_DONE,       /* delivered */
+    ATTEMPT_TEMPORARY,  /* retry later */
+    ATTEMPT_PERMANENT   /* dead-letter */
+} attempt_result;
+
+/* --- a record being processed ------------------------------------------------- */
+
+typedef enum job_state {
+    JOB_WAITING_KEY,     /* an earlier record of its key is in progress */
+    JOB_ROUTING,         /* Redis: route and robot */
+    JOB_DEDUPE,          /* Redis: delivered before? */
+    JOB_WAITING_ROBOT,   /* the robot's concurrency limit is reached */
+    JOB_DELIVERING,      /* the robot is working */
+    JOB_MARKING,         /* Redis: remember the confirmed delivery */
+    JOB_STRICT_WAIT,     /* strict order: waiting to try again in-process */
+    JOB_PUBLISHING,      /* waiting for Kafka to take a retry or dead letter */
+    JOB_FINISHED
+} job_state;
+
+struct job {
+    worker *w;
+    rd_kafka_message_t *msg;  /* owned until the job finishes */
+    uint64_t part_generation; /* the assignment of its partition it belongs to */
+    job_state state;
+    /* From the record's headers (pointers into owned strings). */
+    char id[MR_ID_SIZE];
+    char *recipient, *sender, *original_recipient, *queue_id, *client_address, *helo,
+         *received_at, *forced_robot, *replay;
+    int attempt;              /* attempts made before this consumption */
+    char source[MR_TOPIC_NAME_MAX + 48];
+    /* Routing. */
+    char robot_name[MR_ROBOT_NAME_MAX + 1];
+    mr_robot *robot;          /* borrowed from the router's cache (refcounted) */
+    char route[512];
+    char extension[256];
+    /* Ordering. */
+    char *order_key;          /* topic + record key */
+    size_t order_key_len;
+    int holds_key;
+    job *next_key_waiter;     /* the next job of the same key (ordering.c) */
+    job *next_robot_waiter;   /* the next job waiting for a robot slot */
+    /* The current attempt. */
+    int64_t started_ms;
+    int64_t attempt_started_ms;
+    int http_status;
+    char error[MR_ERR_MAX];
+    attempt_result result;
+    char outcome_kind[16];    /* "retry", or the dead letter's error kind */
+    struct event *timer;      /* Redis back-off, strict-order retry */
+    int redis_failures;
+    job *next, *prev;         /* the worker's list of jobs */
+};
+
+/* --- the worker ---------------------------------------------------------------- */
+
+struct worker {
+    const mr_config *cfg;
+    const mr_logger *log;
+    struct event_base *base;
+    mr_kafka_context kafka;
+    char name[160];               /* host:pid, in events */
+    char redis_prefix[128];
+
+    /* Kafka */
+    rd_kafka_t *consumer;
+    mr_producer *producer;
+    struct event *consumer_event; /* the consumer queue's fd is readable */
+    int consumer_pipe[2];
+    struct event *producer_event;
+    struct event *tick;           /* periodic: poll, resume, expire */
+    char inbound_topic[MR_TOPIC_NAME_MAX];
+    char dead_topic[MR_TOPIC_NAME_MAX];
+    char events_topic[MR_TOPIC_NAME_MAX];
+    mr_topic retry_topics[MR_MAX_RETRY_DELAYS];
+    size_t retry_topic_count;
+    partition *partitions;        /* assigned partitions */
+    uint64_t generation;          /* source of partition generations */
+    int all_paused;               /* paused for the in-flight limit */
+
+    /* Records in flight. */
+    job *jobs;
+    size_t in_flight;
+    mr_strmap order_keys;         /* order key -> job holding it */
+    mr_strmap robot_slots;        /* robot name -> deliveries in flight (as uintptr) */
+    job *waiting_robot;           /* FIFO of jobs waiting for a robot slot */
+
+    wredis *redis;
+    mr_strmap robots;             /* name -> cached robot */
+    long long robots_version;
+    http_client *http;
+    metrics *metrics;
+
+    struct event *signals[2];     /* SIGTERM, SIGINT */
+    int stopping;                 /* SIGTERM: finish what is in flight, take nothing new */
+    int64_t stop_deadline;
+};
+
+/* worker.c */
+int worker_init(worker *w, const mr_config *cfg, const mr_logger *log, mr_err *err);
+int worker_run(worker *w);
+void worker_free(worker *w);
+void worker_log_job(const job *j, mr_log_level level, const char *msg, const char *detail);
+
+/* consumer.c */
+int consumer_start(worker *w, mr_err *err);
+void consumer_drain(worker *w);          /* take records while below the limit */
+void consumer_tick(worker *w);           /* resume delayed partitions, poll */
+void consumer_stop(worker *w);           /* pause everything (SIGTERM) */
+void consumer_close(worker *w);
+
+/* partitions.c */
+struct partition {
+    char topic[MR_TOPIC_NAME_MAX];
+    int32_t id;
+    uint64_t generation;          /* unique per assignment of this partition */
+    int64_t *offsets;             /* ring of offsets in consumption order */
+    unsigned char *done;
+    size_t head, count, cap;
+    int64_t next_offset;          /* the offset the consumer will fetch next */
+    int64_t stored;               /* last offset stored for commit, or -1 */
+    int64_t delayed_until_ms;     /* retry topic: paused until then (0: not) */
+    int held;                     /* paused (delay or in-flight limit) */
+    int64_t refetch_from;         /* first record dropped while held, or -1 */
+    partition *next;
+};
+partition *partition_find(worker *w, const char *topic, int32_t id);
+partition *partition_add(worker *w, const char *topic, int32_t id);
+void partition_forget(worker *w, const char *topic, int32_t id);
+void partition_remove_all(worker *w);
+int partition_track(partition *p, int64_t offset);
+void partition_finish(worker *w, const char *topic, int32_t id, uint64_t generation,
+                      int64_t offset);
+void partition_store(worker *w, partition *p);
+void partition_hold(worker *w, partition *p);
+void partition_drop(partition *p, int64_t offset);
+void partition_release(worker *w, partition *p);
+
+/* job.c */
+void job_start(worker *w, rd_kafka_message_t *msg, partition *p);
+void job_key_acquired(job *j);           /* ordering: its key's turn came */
+void job_slot_acquired(job *j);          /* ordering: a robot slot came free */
+void job_routed(job *j, const char *failure_kind); /* router: NULL, "no_route", "undefined" */
+void job_redis_trouble(job *j, const char *error); /* hold the job, retry the step */
+void job_attempt_finished(job *j);       /* a robot calls this when it is done */
+void job_published(job *j, const char *error);  /* Kafka took (or refused) a retry/dead record */
+void job_free(job *j);
+const char *job_header(const job *j, const char *name);
+
+/* ordering.c */
+int ordering_acquire(worker *w, job *j);    /* 1: go; 0: queued behind another */
+void ordering_release(worker *w, job *j);   /* starts the next waiting job */
+int robot_slot_acquire(worker *w, job *j);  /* 1: go; 0: queued */
+void robot_slot_release(worker *w, job *j);
+
+/* redis.c */
+typedef void wredis_cb(void *arg, redisReply *reply, const char *error);
+wredis *wredis_new(worker *w, mr_err *err);
+/* Sends a command (argv form); cb runs once with the reply or an error
+ * (connection down, timeout). */
+void wredis_command(wredis *r, wredis_cb *cb, void *arg, int argc, const char **argv,
+                    const size_t *lens);
+int wredis_connected(const wredis *r);
+void wredis_free(wredis *r);
+
+/* router.c */
+void router_route(job *j);               /* -> job_routed() */
+void router_robot_release(worker *w, mr_robot *robot);
+void router_free(worker *w);
+
+/* http.c */
+typedef struct http_transfer http_transfer;
+struct http_transfer {
+    void *easy;                                   /* CURL *, set up by the caller */
+    void (*done)(http_transfer *t, int curl_code); /* called once, from the loop */
+};
+http_client *http_client_new(worker *w, mr_err *err);
+void http_start(http_client *h, http_transfer *t);
+void http_client_free(http_client *h);
+
+/* webhook.c */
+void webhook_deliver(job *j);            /* -> job_attempt_finished() */
+
+/* outcome.c */
+void outcome_retry_or_dead(job *j);      /* -> job_published() */
+void outcome_publish(job *j);            /* (again) -> job_published() */
+void outcome_dead(job *j, const char *kind);
+void outcome_event(worker *w, const job *j, const char *type, const char *extra_key,
+                   const char *extra_value);
+void outcome_delivered(void *opaque, const char *error);  /* the producer's callback */
+
+/* metrics.c */
+metrics *metrics_start(worker *w, mr_err *err);
+void metrics_stop(metrics *m);
+void metrics_count(worker *w, const char *what, const char *robot);
+void metrics_observe_latency(worker *w, double seconds);
+void metrics_set_in_flight(worker *w, size_t n);
+void metrics_set_lag(worker *w, int64_t lag);
+void metrics_heartbeat(worker *w);
+
+#endif
