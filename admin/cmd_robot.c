@@ -111,15 +111,6 @@ static int robot_apply(ctl_context *ctx, const char *path)
     return rc == 0 ? CTL_OK : CTL_FAILED;
 }
 
-static const char *kind_name(mr_robot_kind kind)
-{
-    switch (kind) {
-    case MR_ROBOT_WEBHOOK:
-        return "webhook";
-    }
-    return "?";
-}
-
 static const char *order_name(mr_robot_order order)
 {
     return order == MR_ORDER_NONE ? "false" : order == MR_ORDER_STRICT ? "strict" : "true";
@@ -144,7 +135,7 @@ static int print_robot_line(redisContext *c, const mr_config *cfg, const char *n
     else {
         snprintf(concurrency, sizeof concurrency, "%" PRId64, robot.concurrency);
         printf("%-20s %-8s %s  ordered=%s concurrency=%s\n", robot.name,
-               kind_name(robot.kind), robot.webhook.url ? robot.webhook.url : "-",
+               mr_robot_kind_name(robot.kind), robot.webhook.url ? robot.webhook.url : "-",
                order_name(robot.ordered), robot.concurrency ? concurrency : "default");
         mr_robot_free(&robot);
     }

@@ -11,6 +11,12 @@
  *      mailrobotctl kafka init          create the topics (safe to repeat)
  *      mailrobotctl kafka topics        list the topics this config uses
  *      mailrobotctl kafka read [OPTIONS]  print records of a topic
+ *      mailrobotctl robot apply|validate|list|show|delete ...   robots (Redis)
+ *      mailrobotctl route add|del|list|show ...                  routes (Redis)
+ *      mailrobotctl dlq list|show ID|replay ID|--all            dead letters
+ *      mailrobotctl replay --from TIME [--to TIME] [--robot R]   re-run the log
+ *      mailrobotctl tail [--json]         follow delivery events
+ *      mailrobotctl mime FILE             the JSON a webhook robot would post
  *
  * DESCRIPTION
  *      One tool for operators, in the spirit of kcat: -h fits a screen,
@@ -24,7 +30,8 @@
  *      to stderr, or to log_file if set.
  *
  * SEE ALSO
- *      docs/configuration.md, docs/operations.md, SPEC §4, §5.
+ *      docs/configuration.md, docs/operations.md, docs/redis.md,
+ *      docs/robots/webhook.md, SPEC §4-§7.
  */
 #include <fcntl.h>
 #include <stdarg.h>

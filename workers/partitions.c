@@ -51,8 +51,7 @@ void partition_forget(worker *w, const char *topic, int32_t id)
         if (p->id != id || strcmp(p->topic, topic) != 0)
             continue;
         *link = p->next;
-        free(p->offsets);
-        free(p->done);
+        offset_ring_free(&p->in_flight);
         free(p);
         return;
     }
@@ -64,8 +63,7 @@ void partition_remove_all(worker *w)
         partition *p = w->partitions;
 
         w->partitions = p->next;
-        free(p->offsets);
-        free(p->done);
+        offset_ring_free(&p->in_flight);
         free(p);
     }
 }
@@ -73,30 +71,8 @@ void partition_remove_all(worker *w)
 /* Records an offset as in flight (offsets arrive in increasing order). */
 int partition_track(partition *p, int64_t offset)
 {
-    if (p->count == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 64;
-        int64_t *offsets = malloc(cap * sizeof *offsets);
-        unsigned char *done = malloc(cap);
-
-        if (offsets == NULL || done == NULL) {
-            free(offsets);
-            free(done);
-            return -1;
-        }
-        for (size_t i = 0; i < p->count; i++) {
-            offsets[i] = p->offsets[(p->head + i) % p->cap];
-            done[i] = p->done[(p->head + i) % p->cap];
-        }
-        free(p->offsets);
-        free(p->done);
-        p->offsets = offsets;
-        p->done = done;
-        p->head = 0;
-        p->cap = cap;
-    }
-    p->offsets[(p->head + p->count) % p->cap] = offset;
-    p->done[(p->head + p->count) % p->cap] = 0;
-    p->count++;
+    if (offset_ring_push(&p->in_flight, offset) < 0)
+        return -1;
     p->next_offset = offset + 1;
     return 0;
 }
@@ -105,7 +81,8 @@ int partition_track(partition *p, int64_t offset)
  * in flight) the next offset to consume. */
 void partition_store(worker *w, partition *p)
 {
-    int64_t position = p->count ? p->offsets[p->head] : p->next_offset;
+    int64_t first = offset_ring_first(&p->in_flight);
+    int64_t position = first >= 0 ? first : p->next_offset;
     rd_kafka_topic_partition_list_t *list;
 
     if (position < 0 || position == p->stored)
@@ -127,16 +104,7 @@ void partition_finish(worker *w, const char *topic, int32_t id, uint64_t generat
 
     if (p == NULL || p->generation != generation)
         return;
-    for (size_t i = 0; i < p->count; i++) {
-        if (p->offsets[(p->head + i) % p->cap] == offset) {
-            p->done[(p->head + i) % p->cap] = 1;
-            break;
-        }
-    }
-    while (p->count > 0 && p->done[p->head]) {
-        p->head = (p->head + 1) % p->cap;
-        p->count--;
-    }
+    offset_ring_finish(&p->in_flight, offset);
     partition_store(w, p);
 }
 

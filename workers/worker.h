@@ -38,6 +38,8 @@
 #include "mailrobot/strmap.h"
 #include "mailrobot/topics.h"
 
+#include "offset_ring.h"
+
 typedef struct worker worker;
 typedef struct job job;
 typedef struct partition partition;
@@ -163,9 +165,7 @@ struct partition {
     char topic[MR_TOPIC_NAME_MAX];
     int32_t id;
     uint64_t generation;          /* unique per assignment of this partition */
-    int64_t *offsets;             /* ring of offsets in consumption order */
-    unsigned char *done;
-    size_t head, count, cap;
+    offset_ring in_flight;        /* offsets taken as jobs, in consumption order */
     int64_t next_offset;          /* the offset the consumer will fetch next */
     int64_t stored;               /* last offset stored for commit, or -1 */
     int64_t delayed_until_ms;     /* retry topic: paused until then (0: not) */

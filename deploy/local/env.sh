@@ -15,6 +15,8 @@
 #   MR_KAFKA_CONTROLLER_PORT Kafka KRaft controller listener (9093)
 #   MR_REDIS_PORT            redis-server on 127.0.0.1 (6379)
 #   MR_SMTP_PORT             the private Postfix's smtpd on 127.0.0.1 (2525)
+#   MR_RECEIVER_PORT         the demo webhook receiver (8090)
+#   MR_WORKER_HTTP_PORT      the worker's /metrics and /healthz (9464)
 #   MR_DEMO_DOMAIN           domain Postfix relays to the mailrobot pipe
 #                            (robots.example.test)
 #   MR_BUILD_DIR             CMake build dir; the ingest is $MR_BUILD_DIR/bin/
@@ -40,6 +42,8 @@ MR_KAFKA_VERSION=3.9.1
 : "${MR_KAFKA_CONTROLLER_PORT:=9093}"
 : "${MR_REDIS_PORT:=6379}"
 : "${MR_SMTP_PORT:=2525}"
+: "${MR_RECEIVER_PORT:=8090}"
+: "${MR_WORKER_HTTP_PORT:=9464}"
 : "${MR_DEMO_DOMAIN:=robots.example.test}"
 : "${MR_BUILD_DIR:=$MR_REPO/build}"
 : "${MR_CACHE:=${HOME:-/root}/.cache/mailrobot}"
@@ -49,6 +53,7 @@ MR_KAFKA_VERSION=3.9.1
 : "${MR_PIPE_USER:=mailrobot}"
 
 export MR_REPO MR_KAFKA_VERSION MR_STATE_DIR MR_KAFKA_PORT \
-    MR_KAFKA_CONTROLLER_PORT MR_REDIS_PORT MR_SMTP_PORT MR_DEMO_DOMAIN \
+    MR_KAFKA_CONTROLLER_PORT MR_REDIS_PORT MR_SMTP_PORT MR_RECEIVER_PORT \
+    MR_WORKER_HTTP_PORT MR_DEMO_DOMAIN \
     MR_BUILD_DIR MR_CACHE MR_KAFKA_JARS MR_KAFKA_HEAP MR_CONFIG \
     MR_PIPE_USER

@@ -287,6 +287,14 @@ static int parse_name(json_t *value, mr_robot *robot, mr_err *err)
     return 0;
 }
 
+const char *mr_robot_kind_name(mr_robot_kind kind)
+{
+    for (size_t i = 0; i < KIND_COUNT; i++)
+        if (kinds[i].kind == kind)
+            return kinds[i].name;
+    return "?";
+}
+
 /* Lists the known kinds into out, for the message about an unknown one. */
 static void kind_names(char *out, size_t outsz)
 {

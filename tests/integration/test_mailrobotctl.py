@@ -66,6 +66,7 @@ def test_kafka_init_reports_a_topic_too_small_for_the_mail(kafka, tmp_path):
     futures = admin.create_topics([NewTopic(f"{prefix}.inbound", 1, 1,
                                             config={"max.message.bytes": "1048588"})])
     futures[f"{prefix}.inbound"].result()
+    topic_configs(kafka.brokers, [f"{prefix}.inbound"])  # wait until the broker shows it
     config = kafka.write_config(tmp_path / "small.conf", topic_prefix=prefix)
     res = ctl(config, "kafka", "init")
     assert res.returncode == 1

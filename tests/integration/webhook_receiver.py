@@ -66,7 +66,7 @@ class Receiver:
 
     @staticmethod
     def answer(path, nth):
-        parts = path.strip("/").split("/")
+        parts = path.split("?")[0].strip("/").split("/")
         if parts[0] == "status":
             return int(parts[1])
         if parts[0] == "flaky":
@@ -83,10 +83,11 @@ class Receiver:
             return [r for r in self.requests if path is None or r["path"] == path]
 
     def wait_for(self, count, path=None, timeout=60, where=None):
+        """Waits for count matching requests, all of them answered."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             got = [r for r in self.received(path) if where is None or where(r)]
-            if len(got) >= count:
+            if len(got) >= count and all(r["end"] is not None for r in got):
                 return got
             time.sleep(0.05)
         got = [r for r in self.received(path) if where is None or where(r)]

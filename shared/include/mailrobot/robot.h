@@ -75,6 +75,9 @@ int mr_robot_parse(const char *json, size_t len, mr_robot *robot, mr_err *err);
  * NULL on allocation failure. */
 char *mr_robot_redacted_json(const mr_robot *robot);
 
+/* "webhook", ... */
+const char *mr_robot_kind_name(mr_robot_kind kind);
+
 /* 1 if name is a valid robot name. */
 int mr_robot_name_valid(const char *name);
 
