@@ -26,6 +26,9 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 #include <sodium.h>
 
 #include "mailrobot/buf.h"
@@ -111,20 +114,34 @@ static size_t keep_response(char *data, size_t size, size_t n, void *arg)
     return len; /* the rest is read and discarded */
 }
 
-static void sign(const char *secret, const char *body, size_t len, char *out, size_t outsz)
+/* The signature header. HMAC-SHA256 through OpenSSL's EVP_MAC, which uses
+ * the CPU's SHA extensions where there are any: on a 20 KB body several
+ * times faster than a portable SHA-256 (measured: bench/worker). Returns 0,
+ * or -1 if OpenSSL failed. */
+static int sign(EVP_MAC *hmac, const char *secret, const char *body, size_t len, char *out,
+                size_t outsz)
 {
-    crypto_auth_hmacsha256_state state;
-    unsigned char mac[crypto_auth_hmacsha256_BYTES];
-    char hex[2 * crypto_auth_hmacsha256_BYTES + 1], stamp[32];
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    char hex[2 * EVP_MAX_MD_SIZE + 1], stamp[32];
     long long t = (long long)time(NULL);
+    EVP_MAC_CTX *ctx = hmac ? EVP_MAC_CTX_new(hmac) : NULL;
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0),
+                           OSSL_PARAM_construct_end()};
+    size_t mac_len = 0;
+    int ok;
 
     snprintf(stamp, sizeof stamp, "%lld.", t);
-    crypto_auth_hmacsha256_init(&state, (const unsigned char *)secret, strlen(secret));
-    crypto_auth_hmacsha256_update(&state, (const unsigned char *)stamp, strlen(stamp));
-    crypto_auth_hmacsha256_update(&state, (const unsigned char *)body, len);
-    crypto_auth_hmacsha256_final(&state, mac);
-    sodium_bin2hex(hex, sizeof hex, mac, sizeof mac);
+    ok = ctx != NULL
+         && EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret), params)
+         && EVP_MAC_update(ctx, (const unsigned char *)stamp, strlen(stamp))
+         && EVP_MAC_update(ctx, (const unsigned char *)body, len)
+         && EVP_MAC_final(ctx, mac, &mac_len, sizeof mac);
+    EVP_MAC_CTX_free(ctx);
+    if (!ok)
+        return -1;
+    sodium_bin2hex(hex, sizeof hex, mac, mac_len);
     snprintf(out, outsz, "Mailrobot-Signature: t=%lld,v1=%s", t, hex);
+    return 0;
 }
 
 static struct curl_slist *add_header(struct curl_slist *list, const char *fmt, ...)
@@ -257,7 +274,13 @@ void webhook_deliver(job *j)
         job_attempt_finished(j);
         return;
     }
-    sign(robot->webhook.secret, body, len, signature, sizeof signature);
+    if (sign(w->hmac, robot->webhook.secret, body, len, signature, sizeof signature) < 0) {
+        j->result = ATTEMPT_TEMPORARY;
+        snprintf(j->error, sizeof j->error, "cannot compute the signature (OpenSSL)");
+        call_free(call);
+        job_attempt_finished(j);
+        return;
+    }
     call->headers = add_header(NULL, "Content-Type: %s",
                                robot->webhook.format == MR_WEBHOOK_RAW ? "message/rfc822"
                                                                        : "application/json");

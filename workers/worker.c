@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "mailrobot/clock.h"
 
 #include "worker.h"
@@ -108,6 +110,8 @@ int worker_init(worker *w, const mr_config *cfg, const mr_logger *log, mr_err *e
     w->base = event_base_new();
     if (w->base == NULL)
         return mr_err_set(err, "cannot create the event loop");
+    if ((w->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+        return mr_err_set(err, "OpenSSL has no HMAC");
     if ((w->metrics = metrics_start(w, err)) == NULL
         || (w->redis = wredis_new(w, err)) == NULL
         || (w->http = http_client_new(w, err)) == NULL)
@@ -162,6 +166,7 @@ void worker_free(worker *w)
     if (w->producer_event)
         event_free(w->producer_event);
     http_client_free(w->http);
+    EVP_MAC_free(w->hmac);
     wredis_free(w->redis);
     router_free(w);
     mr_producer_destroy(w->producer);

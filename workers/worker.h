@@ -140,6 +140,7 @@ struct worker {
     mr_strmap robots;             /* name -> cached robot */
     long long robots_version;
     http_client *http;
+    struct evp_mac_st *hmac;      /* OpenSSL's HMAC, fetched once (webhook.c) */
     metrics *metrics;
 
     struct event *signals[2];     /* SIGTERM, SIGINT */
