@@ -117,7 +117,7 @@
 #define UTF8_REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD */
 #define ICONV_CHUNK 4096
 #define ADDRESS_GROUP_DEPTH_LIMIT 4
-#define ENCODED_WORD_SCAN_LIMIT 1024 /* longer "encoded words" are left to gmime */
+#define ENCODED_WORD_SCAN_LIMIT 256 /* longer "encoded words" are left to gmime */
 #define ATTRIBUTION_LINES 3
 #define GMIME_NESTING_LIMIT 1024             /* gmime's parser goes no deeper */
 #define BOUNDARY_CHECK_WORK_LIMIT 2000000    /* about 10 ms of gmime's boundary checks */

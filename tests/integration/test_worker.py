@@ -398,3 +398,22 @@ def test_sigterm_finishes_in_flight_work_and_commits(env):
     assert len(ours) == 10, [payload(r)["subject"] for r in ours]
     assert len({r["headers"]["Mailrobot-Delivery"] for r in ours}) == 10
     assert len([r for r in delivered if tag.encode() in r["body"]]) >= 1
+
+
+def test_retries_exhausted_dead_letter_and_waiting_retries_block_nothing(env):
+    d, rx = env.directory, env.receiver
+    d.robot("down", rx.url("/status/503?down"))
+    d.robot("up", rx.url("/ok?up"))
+    d.route("down@robots.example.test", "down")
+    d.route("up@robots.example.test", "up")
+    queue_id, _ = send(env, "down@robots.example.test")
+    [first] = rx.wait_for(1, "/status/503?down", where=lambda r: queue_id.encode() in r["body"])
+    # While that record waits in retry.1s, new mail is not held up.
+    other, _ = send(env, "up@robots.example.test")
+    [quick] = rx.wait_for(1, "/ok?up", where=lambda r: other.encode() in r["body"])
+    reqs = rx.wait_for(3, "/status/503?down", where=lambda r: queue_id.encode() in r["body"])
+    assert quick["at"] < reqs[1]["at"]
+    [dead] = read_records(env.brokers, "mailrobot.dead", where=by_queue_id(queue_id))
+    assert dead.h("mr.error_kind") == "exhausted"
+    assert dead.h("mr.attempt") == "3"
+    assert dead.h("mr.error").startswith("3 attempts failed; the last: HTTP 503")
