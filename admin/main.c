@@ -77,6 +77,8 @@ static const char usage_text[] =
     "                             (dlq and replay also take --timeout D)\n"
     "  tail [--from beginning|end] [--json] [--count N]\n"
     "                             follow the delivery events until ^C\n"
+    "  mime [--recipient A] [--robot R] ... FILE|-\n"
+    "                             the JSON a webhook robot would post for a message\n"
     "\n"
     "  -C FILE    configuration file (default $MAILROBOT_CONFIG, then\n"
     "             /etc/mailrobot/mailrobot.conf)\n"

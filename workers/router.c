@@ -89,6 +89,7 @@ static void on_robot_reply(void *arg, redisReply *reply, const char *error)
     job *j = arg;
     worker *w = j->w;
     cached_robot *c;
+    void *old;
     mr_err err;
 
     if (error != NULL) {
@@ -109,8 +110,17 @@ static void on_robot_reply(void *arg, redisReply *reply, const char *error)
         job_routed(j, "undefined");
         return;
     }
-    if (mr_strmap_put(&w->robots, j->robot_name, strlen(j->robot_name), c, NULL) < 0)
+    if (mr_strmap_put(&w->robots, j->robot_name, strlen(j->robot_name), c, &old) < 0) {
         c->stale = 1; /* not cached: freed when this job lets go */
+    } else if (old != NULL) {
+        /* Two jobs fetched the same robot at once: the newer copy is cached,
+         * the older one lives on only for the jobs that hold it. */
+        cached_robot *previous = old;
+
+        previous->stale = 1;
+        if (previous->refs == 0)
+            cached_free(previous);
+    }
     use_robot(j, c);
 }
 

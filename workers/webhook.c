@@ -7,6 +7,8 @@
  *   Mailrobot-Delivery:  <mr.id>[/<replay id>]   (the same on every retry:
  *                                                 receivers dedupe by it)
  *   Mailrobot-Robot, Mailrobot-Attempt
+ *   format "raw" only: Mailrobot-Sender, -Recipient, -Original-Recipient,
+ *   -Extension, -Received-At (the envelope, which JSON carries inside)
  *
  * 2xx: delivered. 408, 429, 5xx, timeouts and connection errors: try again
  * later. Other statuses (redirects are not followed): dead letter, with the
@@ -158,6 +160,33 @@ static struct curl_slist *add_header(struct curl_slist *list, const char *fmt, .
     return curl_slist_append(list, line);
 }
 
+/* Adds "Name: value" with control characters in value replaced (values
+ * come from mail: they must not be able to add header lines). */
+static struct curl_slist *add_safe_header(struct curl_slist *list, const char *name,
+                                          const char *value)
+{
+    char clean[400];
+    size_t n = 0;
+
+    for (const char *p = value ? value : ""; *p && n + 1 < sizeof clean; p++)
+        clean[n++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+    clean[n] = '\0';
+    /* curl drops "Name:" with nothing after it; "Name;" sends it empty. */
+    if (n == 0)
+        return add_header(list, "%s;", name);
+    return add_header(list, "%s: %s", name, clean);
+}
+
+/* format "raw" posts only the message: the envelope goes in headers. */
+static struct curl_slist *add_envelope_headers(struct curl_slist *list, const job *j)
+{
+    list = add_safe_header(list, "Mailrobot-Sender", j->sender);
+    list = add_safe_header(list, "Mailrobot-Recipient", j->recipient);
+    list = add_safe_header(list, "Mailrobot-Original-Recipient", j->original_recipient);
+    list = add_safe_header(list, "Mailrobot-Extension", j->extension);
+    return add_safe_header(list, "Mailrobot-Received-At", j->received_at);
+}
+
 /* The body: JSON built from the message, or the message itself. */
 static int make_body(webhook_call *call, const char **body, size_t *len, mr_err *err)
 {
@@ -290,6 +319,8 @@ void webhook_deliver(job *j)
     call->headers = add_header(call->headers, "Mailrobot-Robot: %s", j->robot_name);
     call->headers = add_header(call->headers, "Mailrobot-Attempt: %d", j->attempt + 1);
     call->headers = add_header(call->headers, "Expect:");
+    if (robot->webhook.format == MR_WEBHOOK_RAW)
+        call->headers = add_envelope_headers(call->headers, j);
 
     curl_easy_setopt(call->easy, CURLOPT_URL, robot->webhook.url);
     curl_easy_setopt(call->easy, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -68,7 +68,10 @@
  * Limits. Parts nested deeper than MR_MIME_DEPTH_LIMIT, and parts after
  * the MR_MIME_PARTS_LIMIT-th, are neither body nor attachments. Header
  * fields after the MR_MIME_FIELDS_LIMIT-th (counted over all header
- * sections) are left out. A message whose MIME structure would cost
+ * sections) are left out, and so are fields beyond a megabyte of fields
+ * or 10,000 mailboxes, and fields that would crash or stall gmime (groups
+ * nested by the thousand, thousands of unterminated encoded words: see
+ * mime_scan). A message whose MIME structure would cost
  * gmime's parser too much (multiparts nested by the thousand, parts by the
  * ten thousand) is taken apart only up to the point where that begins
  * (see mime_scan).
@@ -122,6 +125,10 @@
 #define GMIME_NESTING_LIMIT 1024             /* gmime's parser goes no deeper */
 #define BOUNDARY_CHECK_WORK_LIMIT 2000000    /* about 10 ms of gmime's boundary checks */
 #define MIME_DELIMITER_LIMIT (2 * MR_MIME_PARTS_LIMIT) /* parts gmime is given */
+#define FIELD_COLON_LIMIT 1000               /* gmime nests a group per colon, recursively */
+#define ENCODED_WORD_SCAN_BUDGET 10000000    /* about 40 ms of gmime's RFC 2047 scanning */
+#define HEADER_BYTES_BUDGET (1024 * 1024)    /* header fields gmime is given, all sections */
+#define ADDRESS_BUDGET 10000                 /* mailboxes in address fields, all sections */
 
 /* Body kinds a subtree may supply (a bit set). */
 enum { WANT_PLAIN = 1, WANT_HTML = 2 };
@@ -1473,7 +1480,15 @@ static GMimeParserOptions *lenient_parser_options(void)
  * message itself or, where needed, a copy in which
  *   - the message's own header section ends (an empty line is inserted)
  *     at a line that is neither a field nor a continuation, as in Python;
- *   - header fields after the MR_MIME_FIELDS_LIMIT-th are left out;
+ *   - header fields are left out (field_left_out) after the
+ *     MR_MIME_FIELDS_LIMIT-th, beyond HEADER_BYTES_BUDGET bytes of fields
+ *     or ADDRESS_BUDGET mailboxes in address fields (gmime needs up to a
+ *     kilobyte per mailbox, parameter or id), and when gmime cannot take
+ *     them: more than FIELD_COLON_LIMIT colons (its address parser
+ *     recurses into a group per colon: 50,000 overflow the stack), or
+ *     encoded-word starts ("=?cs?B?") that never end (its RFC 2047 decoder
+ *     looks for the end from each of them to the end of the field:
+ *     quadratic; they get ENCODED_WORD_SCAN_BUDGET in all);
  *   - the message is cut off before the delimiter line after the
  *     MIME_DELIMITER_LIMIT-th, or before the "--" line at which gmime's
  *     boundary checks would exceed BOUNDARY_CHECK_WORK_LIMIT.
@@ -1488,6 +1503,9 @@ typedef struct mime_scan {
     size_t open;              /* declared and not yet closed */
     size_t work;              /* boundary comparisons gmime would make */
     size_t delimiters, fields;
+    size_t word_scan;         /* RFC 2047 scanning gmime would do so far */
+    size_t header_bytes;      /* of the fields kept so far */
+    size_t addresses;         /* mailboxes in the address fields kept so far */
     int in_headers;           /* in a header section */
     int top_level;            /* in the message's own header section */
     int embedded_message;     /* this header section says message/rfc822 */
@@ -1557,6 +1575,77 @@ static void scan_declarations(mime_scan *s, const unsigned char *p, size_t n)
     }
 }
 
+/* Where the field that starts at pos ends: after its continuation lines. */
+static size_t field_end(const mime_scan *s, size_t pos)
+{
+    const unsigned char *nl;
+
+    while ((nl = memchr(s->msg + pos, '\n', s->len - pos)) != NULL) {
+        pos = (size_t)(nl + 1 - s->msg);
+        if (pos >= s->len || (s->msg[pos] != ' ' && s->msg[pos] != '\t'))
+            return pos;
+    }
+    return s->len;
+}
+
+/* How far gmime's RFC 2047 decoder would scan in vain in the n bytes at p:
+ * from every "=?" after the last "?=" to the end. */
+static size_t unterminated_word_scan(const unsigned char *p, size_t n)
+{
+    size_t start = n, scan = 0;
+
+    while (start >= 2 && !(p[start - 2] == '?' && p[start - 1] == '='))
+        start--;
+    for (size_t i = start < 2 ? 0 : start; i + 1 < n; i++)
+        if (p[i] == '=' && p[i + 1] == '?')
+            scan += n - i;
+    return scan;
+}
+
+/* Whether a field of this name holds addresses for gmime. */
+static int address_field(const unsigned char *p, size_t n)
+{
+    static const char *const names[] = {"From", "Sender", "Reply-To", "To", "Cc", "Bcc"};
+    size_t name = 0;
+
+    while (name < n && p[name] != ':' && p[name] != ' ' && p[name] != '\t')
+        name++;
+    if (name > 7 && g_ascii_strncasecmp((const char *)p, "Resent-", 7) == 0) {
+        p += 7;
+        name -= 7;
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
+        if (name == strlen(names[i]) && g_ascii_strncasecmp((const char *)p, names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+static size_t count_byte(const unsigned char *p, size_t n, unsigned char c)
+{
+    size_t count = 0;
+
+    for (size_t i = 0; i < n; i++)
+        count += p[i] == c;
+    return count;
+}
+
+/* Whether the field of n bytes at p is left out (see mime_scan); what a
+ * kept field costs is charged to the budgets. */
+static int field_left_out(mime_scan *s, const unsigned char *p, size_t n)
+{
+    size_t scan = unterminated_word_scan(p, n);
+    size_t addresses = address_field(p, n) ? count_byte(p, n, ',') + 1 : 0;
+
+    if (++s->fields > MR_MIME_FIELDS_LIMIT || count_byte(p, n, ':') > FIELD_COLON_LIMIT
+        || n > HEADER_BYTES_BUDGET - s->header_bytes || addresses > ADDRESS_BUDGET - s->addresses
+        || scan > ENCODED_WORD_SCAN_BUDGET - s->word_scan)
+        return 1;
+    s->header_bytes += n;
+    s->addresses += addresses;
+    s->word_scan += scan;
+    return 0;
+}
+
 /* A line of a header section. Returns 0, or 1 when the line is not part
  * of the section but starts the body. */
 static int scan_header_line(mime_scan *s, size_t pos, size_t end, size_t n)
@@ -1578,7 +1667,7 @@ static int scan_header_line(mime_scan *s, size_t pos, size_t end, size_t n)
         return 1;
     }
     if (line[0] != ' ' && line[0] != '\t')
-        s->dropping = ++s->fields > MR_MIME_FIELDS_LIMIT;
+        s->dropping = field_left_out(s, line, field_end(s, pos) - pos);
     if (s->dropping) {
         scan_diverge(s, pos);
         return 0;

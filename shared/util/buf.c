@@ -49,6 +49,8 @@ int mr_buf_reserve(mr_buf *buf, size_t need, mr_err *err)
 
 int mr_buf_append(mr_buf *buf, const void *bytes, size_t n, mr_err *err)
 {
+    if (n == 0)
+        return 0;
     if (n > buf->limit - buf->len)
         return mr_err_set(err, "buffer limit of %zu bytes reached", buf->limit);
     if (mr_buf_reserve(buf, buf->len + n, err) < 0)

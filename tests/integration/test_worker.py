@@ -115,6 +115,9 @@ def test_raw_format_posts_the_message_itself(env):
     [rec] = read_records(env.brokers, where=by_queue_id(queue_id))
     assert req["body"] == rec.value
     assert verify_signature(req, SECRET)
+    assert req["headers"]["Mailrobot-Recipient"] == "raw@robots.example.test"
+    assert req["headers"]["Mailrobot-Sender"] == "sender@example.org"
+    assert req["headers"]["Mailrobot-Extension"] == ""
 
 
 def test_retry_503_503_200_delivers_on_the_third_attempt(env):
