@@ -78,10 +78,18 @@ def record_id(env, queue_id):
     return rec.h("mr.id")
 
 
+EVENT_SCHEMA = json.loads((REPO / "schemas" / "event-v1.json").read_text())
+
+
 def events_for(env, mr_id, expect, timeout=60):
-    return [json.loads(r.value) for r in read_records(
+    """The events of one message, each checked against schemas/event-v1.json."""
+    import jsonschema
+    events = [json.loads(r.value) for r in read_records(
         env.brokers, "mailrobot.events", where=lambda r: r.key == mr_id.encode(), expect=expect,
         timeout=timeout)]
+    for event in events:
+        jsonschema.validate(event, EVENT_SCHEMA)
+    return events
 
 
 def test_delivers_signed_json(env):
@@ -98,6 +106,8 @@ def test_delivers_signed_json(env):
     assert verify_signature(req, SECRET)
     assert not verify_signature(req, SECRET + "x")
     body = payload(req)
+    import jsonschema
+    jsonschema.validate(body, json.loads((REPO / "schemas" / "webhook-v1.json").read_text()))
     assert body["id"] == mr_id and body["robot"] == "hello"
     assert body["subject"] == "Signed"
     assert body["envelope"]["recipient"] == "hello@robots.example.test"
