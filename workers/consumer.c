@@ -64,6 +64,10 @@ static void assign_partitions(worker *w, rd_kafka_topic_partition_list_t *parts,
     } else {
         rd_kafka_assign(w->consumer, parts);
     }
+    /* librdkafka keeps a partition paused across a revoke and a new
+     * assignment; ours start fresh (not held), so clear it. Without this a
+     * partition held at a rebalance would never be consumed again. */
+    rd_kafka_resume_partitions(w->consumer, parts);
 }
 
 static void revoke_partitions(worker *w, rd_kafka_topic_partition_list_t *parts, int cooperative)
@@ -243,15 +247,18 @@ void consumer_drain(worker *w)
     }
 }
 
+/* Resumes retry partitions whose record is due, and partitions whose
+ * release failed before (a seek needs the broker: Kafka may have been
+ * away); then takes what is there. */
 void consumer_tick(worker *w)
 {
     int64_t now = mr_wall_ms();
 
     for (partition *p = w->partitions; p != NULL; p = p->next) {
-        if (p->delayed_until_ms == 0 || now < p->delayed_until_ms)
+        if (p->delayed_until_ms != 0 && now < p->delayed_until_ms)
             continue;
         p->delayed_until_ms = 0;
-        if (!w->all_paused && !w->stopping)
+        if (p->held && !w->all_paused && !w->stopping)
             partition_release(w, p);
     }
     consumer_drain(w);

@@ -31,8 +31,13 @@ typedef enum ticket_kind { TICKET_JOB, TICKET_EVENT } ticket_kind;
 typedef struct producer_ticket {
     ticket_kind kind;
     job *j;          /* TICKET_JOB */
-    char *json;      /* TICKET_EVENT: the value, freed when Kafka answers */
+    worker *w;       /* TICKET_EVENT: */
+    char *json;      /*   the value, freed when Kafka has it */
+    char key[MR_ID_SIZE];
+    int attempts;
 } producer_ticket;
+
+#define EVENT_SEND_ATTEMPTS 5
 
 /* Headers the workers set; copies of a record drop the old values. */
 static const char *const worker_headers[] = {
@@ -165,6 +170,22 @@ void outcome_retry_or_dead(job *j)
 
 /* --- events ------------------------------------------------------------------------- */
 
+/* Sends (or sends again) an event; gives up after EVENT_SEND_ATTEMPTS. */
+static void send_event(producer_ticket *ticket)
+{
+    worker *w = ticket->w;
+    mr_err err;
+
+    while (ticket->attempts++ < EVENT_SEND_ATTEMPTS) {
+        if (mr_producer_send(w->producer, w->events_topic, ticket->key, strlen(ticket->key),
+                             ticket->json, strlen(ticket->json), NULL, 0, ticket, &err) == 0)
+            return;
+    }
+    mr_log(w->log, MR_LOG_WARN, "event lost", "id", ticket->key, "event", ticket->json, NULL);
+    free(ticket->json);
+    free(ticket);
+}
+
 static void set_string(json_t *obj, const char *name, const char *value)
 {
     if (value != NULL && value[0] != '\0')
@@ -177,8 +198,7 @@ void outcome_event(worker *w, const job *j, const char *type, const char *extra_
     json_t *ev = json_object();
     char at[40], not_before[40];
     producer_ticket *ticket;
-    mr_err err;
-    char *text;
+        char *text;
 
     json_object_set_new(ev, "v", json_integer(1));
     json_object_set_new(ev, "type", json_string(type));
@@ -221,13 +241,10 @@ void outcome_event(worker *w, const job *j, const char *type, const char *extra_
         return;
     }
     ticket->kind = TICKET_EVENT;
+    ticket->w = w;
     ticket->json = text;
-    if (mr_producer_send(w->producer, w->events_topic, j->id, strlen(j->id), text, strlen(text),
-                         NULL, 0, ticket, &err) < 0) {
-        mr_log(w->log, MR_LOG_WARN, "event not sent", "detail", err.msg, NULL);
-        free(text);
-        free(ticket);
-    }
+    snprintf(ticket->key, sizeof ticket->key, "%s", j->id);
+    send_event(ticket);
 }
 
 /* The producer's delivery callback (worker.c registers it). */
@@ -235,6 +252,14 @@ void outcome_delivered(void *opaque, const char *error)
 {
     producer_ticket *ticket = opaque;
 
+    if (ticket->kind == TICKET_EVENT && error != NULL) {
+        /* An error despite no time limit: the idempotent producer gave up
+         * on a batch (a broker restarted and lost the sequence). Again. */
+        mr_log(ticket->w->log, MR_LOG_WARN, "event failed; sending it again", "id", ticket->key,
+               "detail", error, NULL);
+        send_event(ticket);
+        return;
+    }
     if (ticket->kind == TICKET_JOB)
         job_published(ticket->j, error);
     free(ticket->json);

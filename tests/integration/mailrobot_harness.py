@@ -61,6 +61,7 @@ class Stack:
             MR_QUIET="1",
         )
         self.started = []
+        self.processes = []  # programs the tests started themselves
         self.config = self.dir / "mailrobot.conf"
         self.socket = self.dir / "ingestd" / "ingestd.sock"
 
@@ -108,6 +109,16 @@ class Stack:
         assert res.returncode == 0, res.stdout + res.stderr
 
     def stop_all(self):
+        # Whatever a test started and did not stop (a failure half-way):
+        # SIGTERM, then SIGKILL. Never leave a process behind.
+        for proc in self.processes:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
         for service in reversed(self.started):
             try:
                 self.stop(service)
@@ -221,6 +232,7 @@ def start_ingestd(stack, config=None):
     log = open(stack.dir / f"ingestd-{time.monotonic_ns()}.log", "wb")
     proc = subprocess.Popen([str(INGESTD), "-C", str(config)], stdout=log, stderr=log,
                             env=clean_env())
+    stack.processes.append(proc)
     deadline = time.monotonic() + 15
     # Not the socket file: a killed daemon leaves a stale one behind.
     while b'"msg":"listening"' not in Path(log.name).read_bytes():
@@ -267,6 +279,7 @@ def start_worker(stack, config=None, wait_assigned=True):
     log = open(log_path, "wb")
     proc = subprocess.Popen([str(WORKER), "-C", str(config)], stdout=log, stderr=log,
                             env=clean_env())
+    stack.processes.append(proc)
     proc.log_path = log_path
     data = wait_for_log(log_path, b'"msg":"http listening"', proc=proc)
     import json as _json

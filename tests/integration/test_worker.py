@@ -60,7 +60,8 @@ def env(kafka):
     kafka.worker = worker
     yield kafka
     receiver.close()
-    assert stop_worker(worker) == 0, open(worker.log_path).read()[-3000:]
+    # Tests replace kafka.worker; the one running now must stop cleanly.
+    assert stop_worker(kafka.worker) == 0, open(kafka.worker.log_path).read()[-3000:]
     stop_ingestd(daemon)
 
 

@@ -145,3 +145,10 @@ def test_redis_and_kafka_restarts_lose_nothing(env):
     assert got == set(ids)
     for w in env.workers:
         assert w.poll() is None, f"a worker died: {w.log_path}"
+    # The delivery log survived the restarts too: every message has its
+    # "delivered" event.
+    events = read_records(env.brokers, "mailrobot.events", expect=None, timeout=120,
+                          where=lambda r: r.key.startswith(b"r"))
+    delivered = {json.loads(e.value)["id"] for e in events
+                 if json.loads(e.value)["type"] == "delivered"}
+    assert delivered == set(ids), f"{len(set(ids) - delivered)} without a delivered event"
