@@ -4,8 +4,9 @@
  *
  * SYNOPSIS
  *      mailrobot-ingest [-C FILE] [-f SENDER] [-q QUEUE_ID] [-c CLIENT_ADDRESS]
- *              [-h HELO] [-s SASL_USERNAME] [-o ORIGINAL_RECIPIENT...]
- *              -- RECIPIENT...
+ *              [-h HELO] [-s SASL_USERNAME] [-n CLIENT_HOSTNAME]
+ *              [-p CLIENT_PROTOCOL] [-m SASL_METHOD] [-a SASL_SENDER]
+ *              [-o ORIGINAL_RECIPIENT...] -- RECIPIENT...
  *      mailrobot-ingest [-C FILE]        (from an alias, envelope in the environment)
  *
  * DESCRIPTION
@@ -19,7 +20,8 @@
  *      the envelope on the command line, or from local(8) as an alias command,
  *      "|/usr/local/bin/mailrobot-ingest", where the envelope comes from the
  *      environment local(8) sets (RECIPIENT, SENDER, ORIGINAL_RECIPIENT,
- *      CLIENT_ADDRESS, CLIENT_HELO, SASL_USERNAME).
+ *      CLIENT_ADDRESS, CLIENT_HELO, CLIENT_HOSTNAME, CLIENT_PROTOCOL,
+ *      SASL_USERNAME, SASL_METHOD, SASL_SENDER).
  *
  *      This program is deliberately small: it links no Kafka client. It
  *      passes the envelope and message to mailrobot-ingestd over the Unix

@@ -13,7 +13,7 @@
 
 #include "publish.h"
 
-#define RECORD_HEADER_COUNT 10
+#define RECORD_HEADER_COUNT 14
 
 static mr_header header(const char *name, const char *value)
 {
@@ -45,6 +45,10 @@ static int queue_one(const mr_config *cfg, mr_producer *producer, const char *to
     headers[7] = header(MR_H_HELO, env->helo);
     headers[8] = header(MR_H_SASL_USERNAME, env->sasl_username);
     headers[9] = header(MR_H_RECEIVED_AT, received_at);
+    headers[10] = header(MR_H_CLIENT_HOSTNAME, env->client_hostname);
+    headers[11] = header(MR_H_CLIENT_PROTOCOL, env->client_protocol);
+    headers[12] = header(MR_H_SASL_METHOD, env->sasl_method);
+    headers[13] = header(MR_H_SASL_SENDER, env->sasl_sender);
     return mr_producer_send(producer, topic, key->data, key->len, message, len, headers,
                             RECORD_HEADER_COUNT, opaque, err);
 }

@@ -10,7 +10,7 @@
 
 #include "relay_protocol.h"
 
-#define ENVELOPE_FIELDS 5
+#define ENVELOPE_FIELDS 9
 
 static int put_u32(mr_buf *out, uint32_t v, mr_err *err)
 {
@@ -34,7 +34,9 @@ static int put_field(mr_buf *out, const char *s, mr_err *err)
 int relay_request_encode(mr_buf *out, const mr_envelope *env, size_t message_len, mr_err *err)
 {
     const char *fields[ENVELOPE_FIELDS] = {env->sender, env->queue_id, env->client_address,
-                                           env->helo, env->sasl_username};
+                                           env->helo, env->sasl_username, env->client_hostname,
+                                           env->client_protocol, env->sasl_method,
+                                           env->sasl_sender};
 
     if (message_len > UINT32_MAX)
         return mr_err_set(err, "message too large for the relay protocol");
@@ -174,6 +176,10 @@ relay_parse_status relay_request_parse(const unsigned char *data, size_t len,
     fields[2] = &env->client_address;
     fields[3] = &env->helo;
     fields[4] = &env->sasl_username;
+    fields[5] = &env->client_hostname;
+    fields[6] = &env->client_protocol;
+    fields[7] = &env->sasl_method;
+    fields[8] = &env->sasl_sender;
     cursor = req->storage;
     r.p = data + 4;
     r.left = header_len - 4;

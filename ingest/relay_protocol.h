@@ -4,9 +4,10 @@
  *
  * Request (client -> daemon), all integers 32-bit big-endian:
  *
- *   "MRI1"
+ *   "MRI2"
  *   field sender, field queue_id, field client_address, field helo,
- *   field sasl_username
+ *   field sasl_username, field client_hostname, field client_protocol,
+ *   field sasl_method, field sasl_sender
  *   u32 recipient count, then per recipient: field recipient,
  *   field original_recipient
  *   u32 message length, then the message bytes
@@ -29,7 +30,7 @@
 #include "mailrobot/envelope.h"
 #include "mailrobot/err.h"
 
-#define RELAY_MAGIC "MRI1"
+#define RELAY_MAGIC "MRI2"
 #define RELAY_FIELD_LIMIT 2048        /* bytes of one envelope field */
 #define RELAY_RESPONSE_LIMIT 1024     /* bytes of the response line */
 

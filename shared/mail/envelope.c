@@ -26,6 +26,14 @@ static const char **option_slot(mr_ingest_args *args, char letter)
         return &env->helo;
     case 's':
         return &env->sasl_username;
+    case 'n':
+        return &env->client_hostname;
+    case 'p':
+        return &env->client_protocol;
+    case 'm':
+        return &env->sasl_method;
+    case 'a':
+        return &env->sasl_sender;
     default:
         return NULL;
     }
@@ -62,6 +70,14 @@ static int envelope_from_local_env(mr_envelope *env, char *const *envp, mr_err *
         env->helo = mr_env_get(envp, "CLIENT_HELO");
     if (env->sasl_username == NULL)
         env->sasl_username = mr_env_get(envp, "SASL_USERNAME");
+    if (env->client_hostname == NULL)
+        env->client_hostname = mr_env_get(envp, "CLIENT_HOSTNAME");
+    if (env->client_protocol == NULL)
+        env->client_protocol = mr_env_get(envp, "CLIENT_PROTOCOL");
+    if (env->sasl_method == NULL)
+        env->sasl_method = mr_env_get(envp, "SASL_METHOD");
+    if (env->sasl_sender == NULL)
+        env->sasl_sender = mr_env_get(envp, "SASL_SENDER");
     if (env->sender == NULL)
         return mr_err_set(err, "no sender: expected -f SENDER or SENDER in the environment");
     return 0;
@@ -143,6 +159,10 @@ int mr_ingest_args_parse(mr_ingest_args *args, int argc, char *const *argv,
     default_empty(&env->client_address);
     default_empty(&env->helo);
     default_empty(&env->sasl_username);
+    default_empty(&env->client_hostname);
+    default_empty(&env->client_protocol);
+    default_empty(&env->sasl_method);
+    default_empty(&env->sasl_sender);
     return 0;
 }
 

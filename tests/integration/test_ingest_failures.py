@@ -142,7 +142,7 @@ def raw_request(sock_path, payload, read=True):
 
 
 def envelope(recipients=(b"r@x",), message_len=0):
-    head = b"MRI1" + b"".join(field(v) for v in (b"s@x", b"Q", b"", b"", b""))
+    head = b"MRI2" + b"".join(field(v) for v in (b"s@x", b"Q", b"", b"", b"", b"", b"", b"", b""))
     head += struct.pack(">I", len(recipients))
     head += b"".join(field(r) + field(b"") for r in recipients)
     return head + struct.pack(">I", message_len)
@@ -153,7 +153,7 @@ def test_daemon_survives_garbage_and_half_requests(kafka, daemon_config):
     try:
         assert raw_request(kafka.socket, b"HELO hostile\r\n").startswith(
             "75 4.3.0 mailrobot-ingestd: bad request: not a relay request")
-        assert raw_request(kafka.socket, b"MRI1" + struct.pack(">I", 10**9)).startswith(
+        assert raw_request(kafka.socket, b"MRI2" + struct.pack(">I", 10**9)).startswith(
             "75 4.3.0 mailrobot-ingestd: bad request: envelope field longer than")
         assert raw_request(kafka.socket, envelope(recipients=())).startswith(
             "75 4.3.0 mailrobot-ingestd: bad request: bad recipient count 0")

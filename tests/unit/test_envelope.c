@@ -21,6 +21,7 @@ static void pipe_argv_as_in_spec(void **state)
      * -o ${original_recipient} -- ${recipient} */
     char *argv[] = {"mailrobot-ingest", "-C", "/etc/m.conf", "-f", "alice@example.org",
                     "-q", "4XyZ1", "-c", "192.0.2.7", "-h", "mx.example.org", "-s", "",
+                    "-n", "mx.example.org", "-p", "ESMTPS", "-m", "", "-a", "",
                     "-o", "Bot@Robots.Example", "--", "bot@robots.example", NULL};
     mr_ingest_args args;
     mr_err err;
@@ -32,6 +33,9 @@ static void pipe_argv_as_in_spec(void **state)
     assert_string_equal(args.envelope.client_address, "192.0.2.7");
     assert_string_equal(args.envelope.helo, "mx.example.org");
     assert_string_equal(args.envelope.sasl_username, "");
+    assert_string_equal(args.envelope.client_hostname, "mx.example.org");
+    assert_string_equal(args.envelope.client_protocol, "ESMTPS");
+    assert_string_equal(args.envelope.sasl_method, "");
     assert_int_equal(args.envelope.recipient_count, 1);
     assert_string_equal(args.envelope.recipients[0], "bot@robots.example");
     assert_string_equal(args.envelope.original_recipients[0], "Bot@Robots.Example");
@@ -75,6 +79,8 @@ static void local_environment(void **state)
     char *envp[] = {"SHELL=/bin/sh", "RECIPIENT=robot@host.example", "SENDER=bob@example.net",
                     "ORIGINAL_RECIPIENT=Robot@Host.Example", "CLIENT_ADDRESS=198.51.100.2",
                     "CLIENT_HELO=mail.example.net", "SASL_USERNAME=bob", "LOCAL=robot",
+                    "CLIENT_HOSTNAME=mail.example.net", "CLIENT_PROTOCOL=ESMTPSA",
+                    "SASL_METHOD=PLAIN", "SASL_SENDER=",
                     "DOMAIN=host.example", NULL};
     mr_ingest_args args;
     mr_err err;
@@ -88,6 +94,10 @@ static void local_environment(void **state)
     assert_string_equal(args.envelope.client_address, "198.51.100.2");
     assert_string_equal(args.envelope.helo, "mail.example.net");
     assert_string_equal(args.envelope.sasl_username, "bob");
+    assert_string_equal(args.envelope.client_hostname, "mail.example.net");
+    assert_string_equal(args.envelope.client_protocol, "ESMTPSA");
+    assert_string_equal(args.envelope.sasl_method, "PLAIN");
+    assert_string_equal(args.envelope.sasl_sender, "");
     assert_string_equal(args.envelope.queue_id, "QID9");
     mr_ingest_args_free(&args);
 }

@@ -19,7 +19,8 @@ static mr_envelope sample_envelope(void)
     static const char *originals[] = {"Bot@Robots.Example", ""};
     mr_envelope env = {
         .sender = "alice@example.org", .queue_id = "4XyZ1", .client_address = "192.0.2.7",
-        .helo = "mx.example.org", .sasl_username = "", .recipients = recipients,
+        .helo = "mx.example.org", .sasl_username = "", .client_hostname = "mx.example.org",
+        .client_protocol = "ESMTP", .sasl_method = "", .sasl_sender = "", .recipients = recipients,
         .original_recipients = originals, .recipient_count = 2,
     };
 
@@ -43,6 +44,8 @@ static void round_trip(void **state)
     assert_string_equal(req.envelope.client_address, "192.0.2.7");
     assert_string_equal(req.envelope.helo, "mx.example.org");
     assert_string_equal(req.envelope.sasl_username, "");
+    assert_string_equal(req.envelope.client_hostname, "mx.example.org");
+    assert_string_equal(req.envelope.client_protocol, "ESMTP");
     assert_int_equal(req.envelope.recipient_count, 2);
     assert_string_equal(req.envelope.recipients[1], "Other@X.test");
     assert_string_equal(req.envelope.original_recipients[0], "Bot@Robots.Example");
@@ -79,9 +82,9 @@ static relay_parse_status parse_bytes(const void *bytes, size_t len, mr_err *err
 static void hostile_headers_are_refused(void **state)
 {
     mr_err err;
-    unsigned char huge_field[] = "MRI1\x7f\xff\xff\xff";
-    unsigned char no_recipients[4 + 5 * 4 + 4] = "MRI1";
-    unsigned char nul_in_field[] = "MRI1\0\0\0\2a\0";
+    unsigned char huge_field[] = "MRI2\x7f\xff\xff\xff";
+    unsigned char no_recipients[4 + 9 * 4 + 4] = "MRI2";
+    unsigned char nul_in_field[] = "MRI2\0\0\0\2a\0";
 
     assert_int_equal(parse_bytes("HELO", 4, &err), RELAY_PARSE_BAD);
     assert_string_equal(err.msg, "not a relay request");
@@ -95,7 +98,9 @@ static void hostile_headers_are_refused(void **state)
         mr_buf buf;
         static const char *r[] = {"r@x"}, *o[] = {""};
         mr_envelope env = {.sender = "", .queue_id = "", .client_address = "", .helo = "",
-                           .sasl_username = "", .recipients = r, .original_recipients = o,
+                           .sasl_username = "", .client_hostname = "", .client_protocol = "",
+                           .sasl_method = "", .sasl_sender = "", .recipients = r,
+                           .original_recipients = o,
                            .recipient_count = 1};
 
         mr_buf_init(&buf, 4096);

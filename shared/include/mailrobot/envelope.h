@@ -21,6 +21,10 @@ typedef struct mr_envelope {
     const char *client_address;  /* "" if unknown */
     const char *helo;            /* "" if unknown */
     const char *sasl_username;   /* "" if not authenticated */
+    const char *client_hostname; /* "" if unknown */
+    const char *client_protocol; /* "" if unknown (SMTP, ESMTP, ...) */
+    const char *sasl_method;     /* "" if not authenticated */
+    const char *sasl_sender;     /* "" if none */
     const char **recipients;     /* recipient_count entries */
     const char **original_recipients; /* same count; "" where unknown */
     size_t recipient_count;
@@ -37,7 +41,8 @@ typedef struct mr_ingest_args {
  * Parses mailrobot-ingest's command line:
  *
  *   mailrobot-ingest [-C FILE] [-f SENDER] [-q QUEUE_ID] [-c CLIENT_ADDRESS]
- *       [-h HELO] [-s SASL_USERNAME] [-o ORIGINAL_RECIPIENT...]
+ *       [-h HELO] [-s SASL_USERNAME] [-n CLIENT_HOSTNAME] [-p CLIENT_PROTOCOL]
+ *       [-m SASL_METHOD] [-a SASL_SENDER] [-o ORIGINAL_RECIPIENT...]
  *       [--] RECIPIENT...
  *
  * Every option takes exactly one argument, which may be empty (Postfix
@@ -45,8 +50,9 @@ typedef struct mr_ingest_args {
  * expands ${original_recipient} into as many arguments as there are
  * recipients. With no recipient on the command line, the envelope comes
  * from local(8)'s environment (RECIPIENT, SENDER, ORIGINAL_RECIPIENT,
- * CLIENT_ADDRESS, CLIENT_HELO, SASL_USERNAME); options given explicitly
- * win over the environment. Returns 0, or -1 with the reason in err.
+ * CLIENT_ADDRESS, CLIENT_HELO, CLIENT_HOSTNAME, CLIENT_PROTOCOL,
+ * SASL_USERNAME, SASL_METHOD, SASL_SENDER); options given explicitly win
+ * over the environment. Returns 0, or -1 with the reason in err.
  * Free with mr_ingest_args_free().
  */
 int mr_ingest_args_parse(mr_ingest_args *args, int argc, char *const *argv,

@@ -6,7 +6,9 @@
  *   value:   the message bytes exactly as Postfix gave them
  *   headers: mr.v, mr.id, mr.sender, mr.recipient, mr.original_recipient,
  *            mr.queue_id, mr.client_address, mr.helo, mr.sasl_username,
- *            mr.received_at
+ *            mr.received_at; and, when Postfix gives them, mr.client_hostname,
+ *            mr.client_protocol, mr.sasl_method, mr.sasl_sender (what
+ *            local(8) passes to an alias command, so exec robots can too)
  */
 #ifndef MAILROBOT_RECORD_H
 #define MAILROBOT_RECORD_H
@@ -28,6 +30,10 @@
 #define MR_H_HELO "mr.helo"
 #define MR_H_SASL_USERNAME "mr.sasl_username"
 #define MR_H_RECEIVED_AT "mr.received_at"
+#define MR_H_CLIENT_HOSTNAME "mr.client_hostname"
+#define MR_H_CLIENT_PROTOCOL "mr.client_protocol"
+#define MR_H_SASL_METHOD "mr.sasl_method"
+#define MR_H_SASL_SENDER "mr.sasl_sender"
 
 /*
  * Added by the workers (SPEC §4) to records they re-publish. Retry topics
@@ -41,9 +47,13 @@
  *   mr.not_before  earliest time of the next attempt, RFC 3339 UTC (retry
  *                  topics only)
  *   mr.error       why the last attempt failed, one line
- *   mr.error_kind  temporary | permanent | no_route | exhausted | bad_record
+ *   mr.error_kind  temporary | postponed | permanent | no_route | exhausted |
+ *                  bad_record
  *   mr.dead_at     when it was dead-lettered, RFC 3339 UTC (dead topic only)
  *   mr.source      where the record was consumed from: "topic/partition/offset"
+ *   mr.exit_status exec robots: how the command ended: "exit 65" or "signal 9"
+ *   mr.stderr      exec robots: the first lines of the command's stderr
+ *                  (newlines as '|', at most 300 characters)
  *   mr.replay      a replay id (`mailrobotctl replay`): the record is
  *                  delivered again even if (mr.id, robot) was delivered
  *                  before; the dedupe key becomes mr.id + "/" + mr.replay
@@ -57,6 +67,8 @@
 #define MR_H_ERROR_KIND "mr.error_kind"
 #define MR_H_DEAD_AT "mr.dead_at"
 #define MR_H_SOURCE "mr.source"
+#define MR_H_EXIT_STATUS "mr.exit_status"
+#define MR_H_STDERR "mr.stderr"
 #define MR_H_REPLAY "mr.replay"
 #define MR_H_REPLAYED "mr.replayed"
 
