@@ -81,6 +81,11 @@ static int read_headers(job *j)
     j->received_at = header_copy(hdrs, MR_H_RECEIVED_AT);
     j->forced_robot = header_copy(hdrs, MR_H_ROBOT);
     j->replay = header_copy(hdrs, MR_H_REPLAY);
+    j->client_hostname = header_copy(hdrs, MR_H_CLIENT_HOSTNAME);
+    j->client_protocol = header_copy(hdrs, MR_H_CLIENT_PROTOCOL);
+    j->sasl_method = header_copy(hdrs, MR_H_SASL_METHOD);
+    j->sasl_sender = header_copy(hdrs, MR_H_SASL_SENDER);
+    j->sasl_username = header_copy(hdrs, MR_H_SASL_USERNAME);
     attempt = header_copy(hdrs, MR_H_ATTEMPT);
     j->attempt = attempt ? atoi(attempt) : 0;
     if (j->attempt < 0)
@@ -256,10 +261,17 @@ static void on_dedupe_reply(void *arg, redisReply *reply, const char *error)
         job_finish(j);
         return;
     }
-    if (robot_slot_acquire(j->w, j))
+    switch (robot_slot_acquire(j->w, j)) {
+    case 1:
         job_deliver(j);
-    else
+        return;
+    case 0:
         j->state = JOB_WAITING_ROBOT;
+        return;
+    default:
+        outcome_postpone(j);
+        return;
+    }
 }
 
 static void job_dedupe(job *j)
@@ -288,6 +300,9 @@ static void job_deliver(job *j)
     switch (j->robot->kind) {
     case MR_ROBOT_WEBHOOK:
         webhook_deliver(j);
+        return;
+    case MR_ROBOT_EXEC:
+        exec_deliver(j);
         return;
     }
 }
@@ -396,6 +411,10 @@ static void job_finish(job *j)
 
 void job_free(job *j)
 {
+    /* What is still running for it first: it may need the robot. */
+    effects_free(j);
+    if (j->robot && j->robot->kind == MR_ROBOT_EXEC)
+        exec_abandon(j);
     if (j->timer)
         event_free(j->timer);
     if (j->robot)
@@ -410,6 +429,11 @@ void job_free(job *j)
     free(j->received_at);
     free(j->forced_robot);
     free(j->replay);
+    free(j->client_hostname);
+    free(j->client_protocol);
+    free(j->sasl_method);
+    free(j->sasl_sender);
+    free(j->sasl_username);
     free(j->order_key);
     free(j);
 }

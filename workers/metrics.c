@@ -28,10 +28,10 @@
 
 #include "worker.h"
 
-#define OUTCOMES 4
+#define OUTCOMES 5
 #define HEARTBEAT_STALE_MS 10000
 
-static const char *const outcome_names[OUTCOMES] = {"delivered", "skipped", "retried", "dead"};
+static const char *const outcome_names[OUTCOMES] = {"delivered", "skipped", "retried", "postponed", "dead"};
 static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 #define BUCKETS (sizeof buckets / sizeof buckets[0])
 

@@ -1,6 +1,7 @@
 /*
  * ordering.c - who may go now: one record per key at a time (SPEC §6),
- * and at most `concurrency` deliveries per robot.
+ * and at most `concurrency` deliveries per robot, with at most
+ * worker_robot_backlog records waiting for them (the rest are postponed).
  *
  * Keys: the first job of a key holds it; later jobs of the same key queue
  * behind it in consumption order and start, one by one, as each holder
@@ -72,6 +73,7 @@ static void set_slots(worker *w, const char *robot, uintptr_t n)
 int robot_slot_acquire(worker *w, job *j)
 {
     uintptr_t used = slots_used(w, j->robot_name);
+    int64_t waiting = 0;
     job **tail;
 
     if ((int64_t)used < robot_limit(w, j)) {
@@ -79,7 +81,10 @@ int robot_slot_acquire(worker *w, job *j)
         return 1;
     }
     for (tail = &w->waiting_robot; *tail != NULL; tail = &(*tail)->next_robot_waiter)
-        ;
+        waiting += strcmp((*tail)->robot_name, j->robot_name) == 0;
+    if (waiting >= w->cfg->worker_robot_backlog && w->retry_topic_count > 0
+        && j->robot->ordered != MR_ORDER_STRICT)
+        return -1;
     *tail = j;
     j->next_robot_waiter = NULL;
     return 0;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <jansson.h>
 
@@ -27,10 +28,10 @@
 #define MAX_HEADERS 64
 
 /* What the producer's delivery callback gets (worker.c). */
-typedef enum ticket_kind { TICKET_JOB, TICKET_EVENT } ticket_kind;
+typedef enum ticket_kind { TICKET_JOB, TICKET_EVENT, TICKET_EFFECT } ticket_kind;
 typedef struct producer_ticket {
     ticket_kind kind;
-    job *j;          /* TICKET_JOB */
+    job *j;          /* TICKET_JOB, TICKET_EFFECT */
     worker *w;       /* TICKET_EVENT: */
     char *json;      /*   the value, freed when Kafka has it */
     char key[MR_ID_SIZE];
@@ -42,7 +43,7 @@ typedef struct producer_ticket {
 /* Headers the workers set; copies of a record drop the old values. */
 static const char *const worker_headers[] = {
     MR_H_ROBOT, MR_H_ATTEMPT, MR_H_NOT_BEFORE, MR_H_ERROR, MR_H_ERROR_KIND,
-    MR_H_DEAD_AT, MR_H_SOURCE, NULL,
+    MR_H_DEAD_AT, MR_H_SOURCE, MR_H_EXIT_STATUS, MR_H_STDERR, NULL,
 };
 
 static int is_worker_header(const char *name)
@@ -111,14 +112,16 @@ static void publish(job *j, const char *topic, const mr_header *extra, size_t ex
 void outcome_publish(job *j)
 {
     worker *w = j->w;
-    int retry = strcmp(j->outcome_kind, "retry") == 0;
+    int postponed = strcmp(j->outcome_kind, "postponed") == 0;
+    int retry = postponed || strcmp(j->outcome_kind, "retry") == 0;
     size_t made = (size_t)j->attempt + 1;
-    char attempt[16], at[40];
-    mr_header extra[7];
+    size_t topic = postponed ? 0 : made - 1;   /* retry topic index */
+    char attempt[16], at[40], exit_status[32];
+    mr_header extra[9];
     size_t n = 0;
 
     if (retry)
-        snprintf(attempt, sizeof attempt, "%zu", made);
+        snprintf(attempt, sizeof attempt, "%zu", postponed ? made - 1 : made);
     else
         snprintf(attempt, sizeof attempt, "%d",
                  j->attempt + (strcmp(j->outcome_kind, "permanent") == 0
@@ -127,17 +130,42 @@ void outcome_publish(job *j)
         extra[n++] = text_header(MR_H_ROBOT, j->robot_name);
     extra[n++] = text_header(MR_H_ATTEMPT, attempt);
     if (retry) {
-        mr_format_rfc3339(mr_wall_ms() + w->cfg->retry_delays.ms[made - 1], at, sizeof at);
+        mr_format_rfc3339(mr_wall_ms() + w->cfg->retry_delays.ms[topic], at, sizeof at);
         extra[n++] = text_header(MR_H_NOT_BEFORE, at);
     }
     extra[n++] = text_header(MR_H_ERROR, j->error[0] ? j->error : j->outcome_kind);
-    extra[n++] = text_header(MR_H_ERROR_KIND, retry ? "temporary" : j->outcome_kind);
+    extra[n++] = text_header(MR_H_ERROR_KIND, postponed ? "postponed"
+                                              : retry   ? "temporary"
+                                                        : j->outcome_kind);
     if (!retry) {
         mr_format_rfc3339(mr_wall_ms(), at, sizeof at);
         extra[n++] = text_header(MR_H_DEAD_AT, at);
     }
     extra[n++] = text_header(MR_H_SOURCE, j->source);
-    publish(j, retry ? w->retry_topics[made - 1].name : w->dead_topic, extra, n);
+    if (j->exec_ran) {
+        extra[n++] = text_header(MR_H_EXIT_STATUS, exec_status_text(j->exec_wait_status,
+                                                                    exit_status,
+                                                                    sizeof exit_status));
+        if (j->exec_stderr[0])
+            extra[n++] = text_header(MR_H_STDERR, j->exec_stderr);
+    }
+    publish(j, retry ? w->retry_topics[topic].name : w->dead_topic, extra, n);
+}
+
+/* The robot's backlog in this worker is full (worker_robot_backlog): the
+ * record goes to the first retry topic as it is, attempts unchanged, and
+ * comes back after the first retry delay. Not a failure. */
+void outcome_postpone(job *j)
+{
+    worker *w = j->w;
+
+    snprintf(j->error, sizeof j->error, "postponed: robot '%s' already has %lld records "
+             "waiting in this worker (worker_robot_backlog)", j->robot_name,
+             (long long)w->cfg->worker_robot_backlog);
+    snprintf(j->outcome_kind, sizeof j->outcome_kind, "postponed");
+    outcome_event(w, j, "postponed", "retry_topic", w->retry_topics[0].name);
+    metrics_count(w, "postponed", j->robot_name);
+    outcome_publish(j);
 }
 
 void outcome_dead(job *j, const char *kind)
@@ -168,6 +196,23 @@ void outcome_retry_or_dead(job *j)
     outcome_publish(j);
 }
 
+int outcome_send_effect(job *j, const char *topic, const char *key, const void *value,
+                        size_t len, const mr_header *headers, size_t n, mr_err *err)
+{
+    producer_ticket *ticket = calloc(1, sizeof *ticket);
+
+    if (ticket == NULL)
+        return mr_err_set(err, "out of memory");
+    ticket->kind = TICKET_EFFECT;
+    ticket->j = j;
+    if (mr_producer_send(j->w->producer, topic, key, strlen(key), value, len, headers, n,
+                         ticket, err) < 0) {
+        free(ticket);
+        return -1;
+    }
+    return 0;
+}
+
 /* --- events ------------------------------------------------------------------------- */
 
 /* Sends (or sends again) an event; gives up after EVENT_SEND_ATTEMPTS. */
@@ -192,6 +237,31 @@ static void set_string(json_t *obj, const char *name, const char *value)
         json_object_set_new(obj, name, json_string(value));
 }
 
+const char *exec_status_text(int wait_status, char *out, size_t outsz)
+{
+    if (WIFSIGNALED(wait_status))
+        snprintf(out, outsz, "signal %d", WTERMSIG(wait_status));
+    else
+        snprintf(out, outsz, "exit %d", WEXITSTATUS(wait_status));
+    return out;
+}
+
+/* Exec robots: how the command ended and what it said. */
+static void add_exec_fields(json_t *ev, const job *j)
+{
+    if (WIFSIGNALED(j->exec_wait_status))
+        json_object_set_new(ev, "signal", json_integer(WTERMSIG(j->exec_wait_status)));
+    else
+        json_object_set_new(ev, "exit_status", json_integer(WEXITSTATUS(j->exec_wait_status)));
+    set_string(ev, "stderr", j->exec_stderr);
+    if (j->exec_stdout_dropped)
+        json_object_set_new(ev, "stdout_dropped_bytes",
+                            json_integer((json_int_t)j->exec_stdout_dropped));
+    if (j->exec_stderr_dropped)
+        json_object_set_new(ev, "stderr_dropped_bytes",
+                            json_integer((json_int_t)j->exec_stderr_dropped));
+}
+
 void outcome_event(worker *w, const job *j, const char *type, const char *extra_key,
                    const char *extra_value)
 {
@@ -214,10 +284,14 @@ void outcome_event(worker *w, const job *j, const char *type, const char *extra_
     set_string(ev, "replay", j->replay);
     json_object_set_new(ev, "attempt", json_integer(j->attempt + (strcmp(type, "received") != 0
                                                                   && strcmp(type, "routed") != 0
-                                                                  && strcmp(type, "skipped") != 0)));
+                                                                  && strcmp(type, "skipped") != 0
+                                                                  && strcmp(type, "postponed") != 0)));
     if (j->http_status > 0)
         json_object_set_new(ev, "http_status", json_integer(j->http_status));
-    if (strcmp(type, "retried") == 0 || strcmp(type, "dead") == 0)
+    if (j->exec_ran && strcmp(type, "received") != 0 && strcmp(type, "routed") != 0)
+        add_exec_fields(ev, j);
+    if (strcmp(type, "retried") == 0 || strcmp(type, "dead") == 0
+        || strcmp(type, "postponed") == 0)
         set_string(ev, "error", j->error);
     if (strcmp(type, "retried") == 0) {
         size_t made = (size_t)j->attempt + 1;
@@ -262,6 +336,8 @@ void outcome_delivered(void *opaque, const char *error)
     }
     if (ticket->kind == TICKET_JOB)
         job_published(ticket->j, error);
+    else if (ticket->kind == TICKET_EFFECT)
+        effects_published(ticket->j, error);
     free(ticket->json);
     free(ticket);
 }

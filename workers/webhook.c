@@ -69,7 +69,7 @@ static int ipv4_private(uint32_t a)
     return 0;
 }
 
-static int address_private(const struct sockaddr *sa)
+int webhook_address_private(const struct sockaddr *sa)
 {
     if (sa->sa_family == AF_INET)
         return ipv4_private(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
@@ -93,7 +93,7 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
 {
     webhook_call *call = arg;
 
-    if (!call->allow_private && address_private(&addr->addr)) {
+    if (!call->allow_private && webhook_address_private(&addr->addr)) {
         const void *raw = addr->family == AF_INET
                               ? (const void *)&((struct sockaddr_in *)&addr->addr)->sin_addr
                               : (const void *)&((struct sockaddr_in6 *)&addr->addr)->sin6_addr;
@@ -221,7 +221,7 @@ static void call_free(webhook_call *call)
 
 /* --- the outcome ------------------------------------------------------------------------ */
 
-static attempt_result classify_curl(CURLcode code)
+attempt_result webhook_classify_curl(int code)
 {
     switch (code) {
     case CURLE_URL_MALFORMAT:
@@ -232,7 +232,7 @@ static attempt_result classify_curl(CURLcode code)
     }
 }
 
-static attempt_result classify_status(long status)
+attempt_result webhook_classify_status(long status)
 {
     if (status >= 200 && status < 300)
         return ATTEMPT_DONE;
@@ -253,13 +253,13 @@ static void on_done(http_transfer *t, int code)
                  "(set \"allow_private\": true in the robot to allow it)",
                  j->robot->webhook.url, call->refused);
     } else if (code != CURLE_OK) {
-        j->result = classify_curl((CURLcode)code);
+        j->result = webhook_classify_curl(code);
         snprintf(j->error, sizeof j->error, "%s: %s", curl_easy_strerror((CURLcode)code),
                  call->curl_error[0] ? call->curl_error : "no detail");
     } else {
         curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
         j->http_status = (int)status;
-        j->result = classify_status(status);
+        j->result = webhook_classify_status(status);
         if (j->result != ATTEMPT_DONE)
             snprintf(j->error, sizeof j->error, "HTTP %ld%s%.*s", status,
                      call->response.len ? ": " : "",

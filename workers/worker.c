@@ -76,6 +76,7 @@ static void name_topics(worker *w)
     mr_topic_name(cfg, "inbound", w->inbound_topic, sizeof w->inbound_topic);
     mr_topic_name(cfg, "dead", w->dead_topic, sizeof w->dead_topic);
     mr_topic_name(cfg, "events", w->events_topic, sizeof w->events_topic);
+    mr_topic_name(cfg, "outbound", w->outbound_topic, sizeof w->outbound_topic);
     w->retry_topic_count = cfg->retry_delays.count;
     for (size_t i = 0; i < w->retry_topic_count; i++)
         mr_topic_retry(cfg, i, &w->retry_topics[i]);
@@ -112,7 +113,7 @@ int worker_init(worker *w, const mr_config *cfg, const mr_logger *log, mr_err *e
         return mr_err_set(err, "cannot create the event loop");
     if ((w->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
         return mr_err_set(err, "OpenSSL has no HMAC");
-    if ((w->metrics = metrics_start(w, err)) == NULL
+    if (exec_init(w, err) < 0 || (w->metrics = metrics_start(w, err)) == NULL
         || (w->redis = wredis_new(w, err)) == NULL
         || (w->http = http_client_new(w, err)) == NULL)
         return -1;
@@ -157,6 +158,7 @@ void worker_free(worker *w)
         w->jobs = j->next;
         job_free(j);
     }
+    exec_free(w);
     consumer_close(w);
     for (int i = 0; i < 2; i++)
         if (w->signals[i])

@@ -15,6 +15,10 @@
  *                version
  *   http.c       libcurl multi on the loop
  *   webhook.c    the webhook robot: request, signature, status handling
+ *   exec.c       the exec robot: the /etc/aliases command in a sandbox
+ *                (exec_prepare.c computes what local(8) would give it)
+ *   effects.c    what exec robots ask for on stdout: mail to send on the
+ *                outbound topic, webhooks, state, defer, reject
  *   outcome.c    retry topics, dead letters, events
  *   metrics.c    /metrics and /healthz (libmicrohttpd, its own thread;
  *                counters are atomics)
@@ -46,6 +50,7 @@ typedef struct partition partition;
 typedef struct wredis wredis;
 typedef struct http_client http_client;
 typedef struct metrics metrics;
+typedef struct effects effects;
 
 /* --- outcome of one delivery attempt ----------------------------------------- */
 
@@ -77,7 +82,8 @@ struct job {
     /* From the record's headers (pointers into owned strings). */
     char id[MR_ID_SIZE];
     char *recipient, *sender, *original_recipient, *queue_id, *client_address, *helo,
-         *received_at, *forced_robot, *replay;
+         *received_at, *forced_robot, *replay, *client_hostname, *client_protocol,
+         *sasl_method, *sasl_sender, *sasl_username;
     int attempt;              /* attempts made before this consumption */
     char source[MR_TOPIC_NAME_MAX + 48];
     /* Routing. */
@@ -91,6 +97,13 @@ struct job {
     int holds_key;
     job *next_key_waiter;     /* the next job of the same key (ordering.c) */
     job *next_robot_waiter;   /* the next job waiting for a robot slot */
+    struct exec_run *exec;    /* exec robots: the running command (exec.c) */
+    job *next_exec_waiter;    /* the next job waiting for exec_process_limit */
+    int exec_ran;             /* the last attempt's command ran: */
+    int exec_wait_status;     /*   its wait(2) status */
+    char exec_stderr[320];    /*   the start of its stderr */
+    size_t exec_stdout_dropped, exec_stderr_dropped;
+    effects *effects;         /* what the robot asked for, being carried out (effects.c) */
     /* The current attempt. */
     int64_t started_ms;
     int64_t attempt_started_ms;
@@ -141,6 +154,8 @@ struct worker {
     long long robots_version;
     http_client *http;
     struct evp_mac_st *hmac;      /* OpenSSL's HMAC, fetched once (webhook.c) */
+    struct exec_state *exec;      /* exec robots: children, global limit (exec.c) */
+    char outbound_topic[MR_TOPIC_NAME_MAX];
     metrics *metrics;
 
     struct event *signals[2];     /* SIGTERM, SIGINT */
@@ -200,7 +215,7 @@ const char *job_header(const job *j, const char *name);
 /* ordering.c */
 int ordering_acquire(worker *w, job *j);    /* 1: go; 0: queued behind another */
 void ordering_release(worker *w, job *j);   /* starts the next waiting job */
-int robot_slot_acquire(worker *w, job *j);  /* 1: go; 0: queued */
+int robot_slot_acquire(worker *w, job *j);  /* 1: go; 0: queued; -1: backlog full */
 void robot_slot_release(worker *w, job *j);
 
 /* redis.c */
@@ -230,14 +245,39 @@ void http_client_free(http_client *h);
 
 /* webhook.c */
 void webhook_deliver(job *j);            /* -> job_attempt_finished() */
+struct sockaddr;
+int webhook_address_private(const struct sockaddr *sa);  /* not public: refuse */
+attempt_result webhook_classify_curl(int curl_code);
+attempt_result webhook_classify_status(long http_status);
+
+/* exec.c */
+typedef struct exec_state exec_state;
+int exec_init(worker *w, mr_err *err);   /* SIGCHLD handling, the global limit */
+void exec_deliver(job *j);               /* -> job_attempt_finished() */
+void exec_abandon(job *j);               /* job_free: kill its command, leave the queue */
+void exec_free(worker *w);
+
+/* effects.c: carries out a robot's output (reply or actions mode), then
+ * sets j->result and calls job_attempt_finished(). */
+void effects_run_reply(job *j, const unsigned char *output, size_t len);
+void effects_run_actions(job *j, const unsigned char *output, size_t len);
+void effects_free(job *j);
+void effects_published(job *j, const char *error);  /* Kafka took (or refused) a mail */
 
 /* outcome.c */
 void outcome_retry_or_dead(job *j);      /* -> job_published() */
+void outcome_postpone(job *j);           /* backlog full: first retry topic, same attempt */
 void outcome_publish(job *j);            /* (again) -> job_published() */
 void outcome_dead(job *j, const char *kind);
 void outcome_event(worker *w, const job *j, const char *type, const char *extra_key,
                    const char *extra_value);
 void outcome_delivered(void *opaque, const char *error);  /* the producer's callback */
+/* "exit 65", "signal 9": mr.exit_status. */
+const char *exec_status_text(int wait_status, char *out, size_t outsz);
+/* Publishes a record the job's robot produced (effects.c); Kafka's answer
+ * goes to effects_published(). */
+int outcome_send_effect(job *j, const char *topic, const char *key, const void *value,
+                        size_t len, const mr_header *headers, size_t n, mr_err *err);
 
 /* metrics.c */
 metrics *metrics_start(worker *w, mr_err *err);

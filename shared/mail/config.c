@@ -93,6 +93,11 @@ static const mr_config_key config_keys[] = {
     KEY("worker_robot_concurrency", MR_CONFIG_INT, worker_robot_concurrency, "16", 1, 10000, NULL,
         "Deliveries in flight per robot per worker process, for robots whose "
         "definition does not set `concurrency`."),
+    KEY("worker_robot_backlog", MR_CONFIG_INT, worker_robot_backlog, "64", 1, 100000, NULL,
+        "Records one worker process holds waiting for one robot's `concurrency`. Further "
+        "records for that robot are postponed to the first retry topic (no attempt is "
+        "counted), so a slow robot cannot fill worker_in_flight_limit and stall other "
+        "robots' mail. Robots with `\"ordered\": \"strict\"` are never postponed."),
     KEY("worker_http_listen", MR_CONFIG_STRING, worker_http_listen, "127.0.0.1:9464", 0, 0, NULL,
         "Address of the worker's `/metrics` (Prometheus) and `/healthz` "
         "endpoint, `host:port`; port 0 picks a free port (logged); empty turns "
@@ -115,6 +120,41 @@ static const mr_config_key config_keys[] = {
     KEY("webhook_response_limit", MR_CONFIG_SIZE, webhook_response_limit, "64KiB", 0, 16LL << 20, NULL,
         "How much of a webhook response body the worker reads (the rest is "
         "discarded); enough for error messages in events."),
+    KEY("exec_user", MR_CONFIG_STRING, exec_user, "mailrobot-exec", 1, 0, NULL,
+        "Unprivileged user exec robots run as, unless their definition names one. "
+        "The worker must run as root to switch users; otherwise robots run as the "
+        "worker's own user and naming another one is an error."),
+    KEY("exec_directory", MR_CONFIG_STRING, exec_directory, "/var/lib/mailrobot/robots", 1, 0,
+        NULL, "Parent of the exec robots' working directories: `<exec_directory>/<name>`, "
+        "created (mode 0750, owned by the robot's user) when missing. It is also the "
+        "robot's HOME."),
+    KEY("exec_time_limit", MR_CONFIG_DURATION, exec_time_limit, "5m", 100, 3600000, NULL,
+        "Wall-clock limit of one exec robot run, unless the robot sets `timeout`. "
+        "Then the whole process group is killed and the message is retried."),
+    KEY("exec_process_limit", MR_CONFIG_INT, exec_process_limit, "64", 1, 10000, NULL,
+        "Exec robot commands running at once in one worker process, all robots "
+        "together (each robot is also held to its `concurrency`)."),
+    KEY("exec_cpu_seconds", MR_CONFIG_INT, exec_cpu_seconds, "60", 1, 86400, NULL,
+        "Default RLIMIT_CPU of exec robots, in seconds."),
+    KEY("exec_memory_mb", MR_CONFIG_INT, exec_memory_mb, "512", 16, 65536, NULL,
+        "Default RLIMIT_AS (address space) of exec robots, in MiB."),
+    KEY("exec_files", MR_CONFIG_INT, exec_files, "256", 16, 65536, NULL,
+        "Default RLIMIT_NOFILE (open files) of exec robots."),
+    KEY("exec_processes", MR_CONFIG_INT, exec_processes, "64", 1, 4096, NULL,
+        "Default RLIMIT_NPROC of exec robots. The kernel counts every process of "
+        "the user, so robots sharing a user share this."),
+    KEY("exec_file_size_mb", MR_CONFIG_INT, exec_file_size_mb, "64", 1, 65536, NULL,
+        "Default RLIMIT_FSIZE (largest file written) of exec robots, in MiB."),
+    KEY("exec_output_kb", MR_CONFIG_INT, exec_output_kb, "64", 1, 524288, NULL,
+        "Standard output and standard error kept from an exec robot, in KiB each; "
+        "the rest is read and discarded (and reported). With output `reply` or "
+        "`actions`, standard output may be up to max_message_bytes."),
+    KEY("exec_export_environment", MR_CONFIG_STRING, exec_export_environment, "TZ LANG", 0, 0,
+        NULL, "Variables of the worker's own environment passed on to exec robots, "
+        "blank-separated (Postfix's export_environment). Everything else in their "
+        "environment is what local(8) would set."),
+    KEY("exec_bwrap", MR_CONFIG_STRING, exec_bwrap, "/usr/bin/bwrap", 1, 0, NULL,
+        "The bubblewrap program, for robots with `\"sandbox\": \"bwrap\"`."),
     KEY("log_level", MR_CONFIG_ENUM, log_level, "info", 0, 0, log_level_choices,
         "Least severe log level written: `debug`, `info`, `warn`, `error` or `off`."),
     KEY("log_file", MR_CONFIG_STRING, log_file, "", 0, 0, NULL,

@@ -14,6 +14,7 @@
  */
 #include <ctype.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,11 +40,14 @@ typedef struct kind_def {
 } kind_def;
 
 static int parse_webhook(json_t *section, mr_robot *robot, mr_err *err);
+static int parse_exec(json_t *section, mr_robot *robot, mr_err *err);
 
 static const char *const webhook_secrets[] = {"secret", NULL};
+static const char *const no_secrets[] = {NULL};
 
 static const kind_def kinds[] = {
     {"webhook", MR_ROBOT_WEBHOOK, parse_webhook, webhook_secrets},
+    {"exec", MR_ROBOT_EXEC, parse_exec, no_secrets},
 };
 
 #define KIND_COUNT (sizeof kinds / sizeof kinds[0])
@@ -52,6 +56,10 @@ static const kind_def kinds[] = {
 static const char *const common_fields[] = {"name", "kind", "ordered", "concurrency",
                                             "timeout", NULL};
 static const char *const webhook_fields[] = {"url", "secret", "format", "allow_private", NULL};
+static const char *const exec_fields[] = {"command", "shell", "user", "group", "directory",
+                                          "output", "sandbox", "network", "limits", NULL};
+static const char *const limit_fields[] = {"cpu_seconds", "memory_mb", "files", "processes",
+                                           "file_size_mb", "output_kb", NULL};
 
 static int listed(const char *const *names, const char *name)
 {
@@ -275,6 +283,159 @@ static int parse_webhook(json_t *section, mr_robot *robot, mr_err *err)
     return 0;
 }
 
+/* --- exec ----------------------------------------------------------------- */
+
+/* Printable ASCII and tabs, with at least one character that is not blank
+ * (as in /etc/aliases: the part after '|'). */
+static int command_valid(const char *s)
+{
+    int visible = 0;
+
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if ((*p < 0x20 && *p != '\t') || *p > 0x7e)
+            return 0;
+        visible |= *p != ' ' && *p != '\t';
+    }
+    return visible;
+}
+
+static int account_valid(const char *s)
+{
+    return (s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z'))
+           && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == strlen(s);
+}
+
+static int directory_valid(const char *s)
+{
+    if (s[0] != '/')
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+        if (*p <= 0x20 || *p > 0x7e)
+            return 0;
+    return 1;
+}
+
+static const string_rule command_rule = {
+    "/exec/command", 1, 4096, command_valid,
+    "must be a command line of printable ASCII (at most 4096 bytes)", NULL,
+};
+static const string_rule user_rule = {
+    "/exec/user", 1, 32, account_valid, "must be a user name like mailrobot", NULL,
+};
+static const string_rule group_rule = {
+    "/exec/group", 1, 32, account_valid, "must be a group name like mailrobot", NULL,
+};
+static const string_rule directory_rule = {
+    "/exec/directory", 1, 1024, directory_valid,
+    "must be an absolute path of printable ASCII without blanks", NULL,
+};
+
+/* An optional string field into *out. */
+static int parse_optional_string(json_t *value, const string_rule *rule, char **out,
+                                 mr_err *err)
+{
+    return value == NULL ? 0 : parse_string(value, rule, out, err);
+}
+
+static int parse_choice(json_t *value, const char *pointer, const char *const *choices,
+                        int *out, mr_err *err)
+{
+    const char *s = json_string_value(value);
+
+    if (value == NULL)
+        return 0;
+    for (int i = 0; s != NULL && choices[i] != NULL; i++) {
+        if (strcmp(s, choices[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    }
+    return mr_err_set(err, "%s: must be one of %s", pointer,
+                      strcmp(pointer, "/exec/output") == 0 ? "\"ignore\", \"reply\", \"actions\""
+                                                           : "\"none\", \"bwrap\"");
+}
+
+static int parse_flag(json_t *value, const char *pointer, int *out, mr_err *err)
+{
+    if (value == NULL)
+        return 0;
+    if (!json_is_boolean(value))
+        return mr_err_set(err, "%s: must be true or false", pointer);
+    *out = json_is_true(value);
+    return 0;
+}
+
+/* An integer limit (JSON numbers, as in JSON Schema: 8.0 is 8). */
+typedef struct limit_rule {
+    const char *name;
+    int64_t min, max;
+    size_t offset;  /* within mr_robot */
+} limit_rule;
+
+static const limit_rule limit_rules[] = {
+    {"cpu_seconds", 1, 86400, offsetof(mr_robot, exec.cpu_seconds)},
+    {"memory_mb", 16, 65536, offsetof(mr_robot, exec.memory_mb)},
+    {"files", 16, 65536, offsetof(mr_robot, exec.files)},
+    {"processes", 1, 4096, offsetof(mr_robot, exec.processes)},
+    {"file_size_mb", 1, 65536, offsetof(mr_robot, exec.file_size_mb)},
+    {"output_kb", 1, 524288, offsetof(mr_robot, exec.output_kb)},
+};
+
+static int parse_limits(json_t *limits, mr_robot *robot, mr_err *err)
+{
+    if (limits == NULL)
+        return 0;
+    if (!json_is_object(limits))
+        return mr_err_set(err, "/exec/limits: must be an object");
+    if (reject_unknown(limits, "/exec/limits", limit_fields, 0, err) < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof limit_rules / sizeof limit_rules[0]; i++) {
+        const limit_rule *r = &limit_rules[i];
+        json_t *value = json_object_get(limits, r->name);
+        double v = json_is_number(value) ? json_number_value(value) : 0;
+
+        if (value == NULL)
+            continue;
+        if (!json_is_number(value) || v != floor(v) || v < (double)r->min || v > (double)r->max)
+            return mr_err_set(err, "/exec/limits/%s: must be an integer from %lld to %lld",
+                              r->name, (long long)r->min, (long long)r->max);
+        *(int64_t *)((char *)robot + r->offset) = (int64_t)v;
+    }
+    return 0;
+}
+
+static int parse_exec(json_t *section, mr_robot *robot, mr_err *err)
+{
+    static const char *const outputs[] = {"ignore", "reply", "actions", NULL};
+    static const char *const sandboxes[] = {"none", "bwrap", NULL};
+    int output = 0, sandbox = 0;
+
+    if (!json_is_object(section))
+        return mr_err_set(err, "/exec: must be an object");
+    if (reject_unknown(section, "/exec", exec_fields, 0, err) < 0
+        || parse_string(json_object_get(section, "command"), &command_rule,
+                        &robot->exec.command, err) < 0
+        || parse_flag(json_object_get(section, "shell"), "/exec/shell", &robot->exec.shell,
+                      err) < 0
+        || parse_optional_string(json_object_get(section, "user"), &user_rule,
+                                 &robot->exec.user, err) < 0
+        || parse_optional_string(json_object_get(section, "group"), &group_rule,
+                                 &robot->exec.group, err) < 0
+        || parse_optional_string(json_object_get(section, "directory"), &directory_rule,
+                                 &robot->exec.directory, err) < 0
+        || parse_choice(json_object_get(section, "output"), "/exec/output", outputs, &output,
+                        err) < 0
+        || parse_choice(json_object_get(section, "sandbox"), "/exec/sandbox", sandboxes,
+                        &sandbox, err) < 0
+        || parse_flag(json_object_get(section, "network"), "/exec/network",
+                      &robot->exec.network, err) < 0
+        || parse_limits(json_object_get(section, "limits"), robot, err) < 0)
+        return -1;
+    robot->exec.output = (mr_exec_output)output;
+    robot->exec.sandbox = (mr_exec_sandbox)sandbox;
+    return 0;
+}
+
 static int parse_name(json_t *value, mr_robot *robot, mr_err *err)
 {
     const char *name = json_string_value(value);
@@ -446,6 +607,10 @@ void mr_robot_free(mr_robot *robot)
 {
     free(robot->webhook.url);
     free(robot->webhook.secret);
+    free(robot->exec.command);
+    free(robot->exec.user);
+    free(robot->exec.group);
+    free(robot->exec.directory);
     free(robot->json);
     memset(robot, 0, sizeof *robot);
 }

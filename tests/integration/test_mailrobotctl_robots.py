@@ -170,6 +170,10 @@ def with_fields(**fields):
     return robot_doc("r", **fields)
 
 
+def exec_doc(**fields):
+    return {"name": "r", "kind": "exec", "exec": {"command": "/usr/local/bin/r.py", **fields}}
+
+
 def with_webhook(**fields):
     return robot_doc("r", webhook=fields)
 
@@ -197,7 +201,41 @@ VALIDATION_CASES = [
     ("unknown-field", with_fields(colour="red"), False, "/colour"),
     ("unknown-webhook-field", with_webhook(retries=3), False, "/webhook/retries"),
     ("kind-missing", {"name": "r", "webhook": robot_doc("r")["webhook"]}, False, "/kind"),
-    ("kind-exec", {**robot_doc("r"), "kind": "exec"}, False, "/kind"),
+    ("kind-exec-with-webhook", {**robot_doc("r"), "kind": "exec"}, False, "/webhook"),
+    ("kind-lua", {"name": "r", "kind": "lua"}, False, "/kind"),
+    ("exec-minimal", exec_doc(), True, None),
+    ("exec-everything", exec_doc(command="/usr/local/bin/t.py --q a", shell=True,
+                                 user="mailrobot-exec", group="mailrobot-exec",
+                                 directory="/var/lib/t", output="actions", sandbox="bwrap",
+                                 network=True, limits={
+                                     "cpu_seconds": 1, "memory_mb": 16, "files": 16,
+                                     "processes": 1, "file_size_mb": 1, "output_kb": 1}),
+     True, None),
+    ("exec-output-reply", exec_doc(output="reply"), True, None),
+    ("exec-shell-command", exec_doc(command="grep -q x && exit 0 || exit 75"), True, None),
+    ("exec-missing", {"name": "r", "kind": "exec"}, False, "/exec"),
+    ("exec-with-webhook", {**exec_doc(), "webhook": robot_doc("r")["webhook"]}, False,
+     "/webhook"),
+    ("exec-command-missing", {"name": "r", "kind": "exec", "exec": {}}, False,
+     "/exec/command"),
+    ("exec-command-newline", exec_doc(command="a\nb"), False, "/exec/command"),
+    ("exec-command-blank", exec_doc(command="   "), False, "/exec/command"),
+    ("exec-command-4097", exec_doc(command="a" * 4097), False, "/exec/command"),
+    ("exec-command-non-ascii", exec_doc(command="/bin/r\u00e9"), False, "/exec/command"),
+    ("exec-shell-yes", exec_doc(shell="yes"), False, "/exec/shell"),
+    ("exec-user-uppercase", exec_doc(user="Root"), False, "/exec/user"),
+    ("exec-group-33", exec_doc(group="g" * 33), False, "/exec/group"),
+    ("exec-directory-relative", exec_doc(directory="robots/t"), False, "/exec/directory"),
+    ("exec-output-mail", exec_doc(output="mail"), False, "/exec/output"),
+    ("exec-sandbox-docker", exec_doc(sandbox="docker"), False, "/exec/sandbox"),
+    ("exec-network-1", exec_doc(network=1), False, "/exec/network"),
+    ("exec-unknown-field", exec_doc(env={"A": "b"}), False, "/exec/env"),
+    ("exec-limits-files-15", exec_doc(limits={"files": 15}), False, "/exec/limits/files"),
+    ("exec-limits-cpu-0", exec_doc(limits={"cpu_seconds": 0}), False,
+     "/exec/limits/cpu_seconds"),
+    ("exec-limits-memory-string", exec_doc(limits={"memory_mb": "64"}), False,
+     "/exec/limits/memory_mb"),
+    ("exec-limits-unknown", exec_doc(limits={"swap_mb": 1}), False, "/exec/limits/swap_mb"),
     ("webhook-missing", {"name": "r", "kind": "webhook"}, False, "/webhook"),
     ("webhook-not-object", {"name": "r", "kind": "webhook", "webhook": "http://h"}, False,
      "/webhook"),

@@ -76,6 +76,7 @@ typedef struct mr_config {
     char *worker_group;
     int64_t worker_in_flight_limit;
     int64_t worker_robot_concurrency;
+    int64_t worker_robot_backlog;
     char *worker_http_listen;
     int64_t worker_drain_time_limit; /* ms */
     int64_t dedupe_ttl;         /* ms */
@@ -83,6 +84,14 @@ typedef struct mr_config {
     int64_t webhook_connect_timeout; /* ms */
     int webhook_allow_private;  /* 0 no, 1 yes */
     uint64_t webhook_response_limit;
+    char *exec_user;
+    char *exec_directory;
+    int64_t exec_time_limit;    /* ms */
+    int64_t exec_process_limit;
+    int64_t exec_cpu_seconds, exec_memory_mb, exec_files, exec_processes, exec_file_size_mb,
+            exec_output_kb;
+    char *exec_export_environment;
+    char *exec_bwrap;
     int log_level;              /* mr_log_level */
     char *log_file;             /* "" = stderr (daemons) / nowhere (ingest) */
 

@@ -16,6 +16,8 @@
  *   <p>:done:<id>:<robot>       string  delivery confirmed: JSON {"at", "status"};
  *                                       expires after dedupe_ttl. <id> is mr.id,
  *                                       or mr.id + "/" + mr.replay for a replay
+ *   <p>:state:<robot>:<key>     string  an exec robot's set_state action: its value;
+ *                                       expires if the action gave ttl_seconds
  *
  * Routing (SPEC §6) for recipient local+ext@domain: route:local+ext@domain,
  * then route:local@domain (ext passed to the robot), then route:@domain, then
@@ -30,6 +32,7 @@
 #define MR_KEY_ROUTE "route:"
 #define MR_KEY_ROUTES "routes"
 #define MR_KEY_DONE "done:"
+#define MR_KEY_STATE "state:"
 #define MR_ROUTE_DEFAULT "*"
 
 #endif

@@ -19,6 +19,22 @@
  *     }
  *   }
  *
+ * or, for the /etc/aliases pipe run by the worker (docs/robots/exec.md):
+ *
+ *   {
+ *     "name": "tickets", "kind": "exec", "timeout": "60s",
+ *     "exec": {
+ *       "command": "/usr/local/bin/ticket.py --queue support",
+ *       "shell": false, "user": "mailrobot-exec", "group": "mailrobot-exec",
+ *       "directory": "/var/lib/mailrobot/robots/tickets",
+ *       "output": "ignore",       "ignore" | "reply" | "actions"
+ *       "sandbox": "none",        "none" | "bwrap"
+ *       "network": false,
+ *       "limits": {"cpu_seconds": 60, "memory_mb": 512, "files": 256,
+ *                  "processes": 64, "file_size_mb": 64, "output_kb": 64}
+ *     }
+ *   }
+ *
  * mr_robot_parse() validates exactly what schemas/robot-v1.json says (a
  * test checks both agree on a set of good and bad documents) and names the
  * offending field as a JSON pointer: "/webhook/url: must be an absolute
@@ -36,8 +52,21 @@
 #define MR_ROBOT_NAME_MAX 64 /* names: [a-z0-9][a-z0-9_.-]{0,63} */
 
 typedef enum mr_robot_kind {
-    MR_ROBOT_WEBHOOK = 0
+    MR_ROBOT_WEBHOOK = 0,
+    MR_ROBOT_EXEC = 1
 } mr_robot_kind;
+
+typedef enum mr_exec_output {
+    MR_EXEC_OUTPUT_IGNORE = 0,  /* stdout is only kept for diagnostics */
+    MR_EXEC_OUTPUT_REPLY = 1,   /* stdout is an RFC 5322 message to send as a reply */
+    MR_EXEC_OUTPUT_ACTIONS = 2  /* stdout is JSON per schemas/actions-v1.json */
+} mr_exec_output;
+
+typedef enum mr_exec_sandbox {
+    MR_EXEC_SANDBOX_NONE = 0,   /* user, rlimits, process group, clean environment */
+    MR_EXEC_SANDBOX_BWRAP = 1   /* and bubblewrap: read-only system, private /tmp,
+                                   no network unless allowed */
+} mr_exec_sandbox;
 
 typedef enum mr_robot_order {
     MR_ORDER_KEY = 0,    /* "ordered": true (default): one record of a key at a time;
@@ -64,6 +93,18 @@ typedef struct mr_robot {
         mr_webhook_format format;
         int allow_private;    /* default 0 */
     } webhook;
+    struct {
+        char *command;        /* as in /etc/aliases after the '|' (at most 4096 bytes) */
+        int shell;            /* 1: always via /bin/sh -c (default: only if needed) */
+        char *user;           /* NULL: the worker's exec_user */
+        char *group;          /* NULL: the user's primary group */
+        char *directory;      /* NULL: exec_directory/<name> */
+        mr_exec_output output;
+        mr_exec_sandbox sandbox;
+        int network;          /* bwrap: keep the network (default 0) */
+        /* Limits; 0: the worker's exec_* default. */
+        int64_t cpu_seconds, memory_mb, files, processes, file_size_mb, output_kb;
+    } exec;
     char *json;               /* the document as applied (NUL-terminated) */
 } mr_robot;
 

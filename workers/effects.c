@@ -1,0 +1,374 @@
+/*
+ * effects.c - carries out what an exec robot printed (SPEC §7, §8;
+ * docs/robots/actions.md):
+ *
+ *   output "reply"    stdout is a message: one mail on <prefix>.outbound
+ *   output "actions"  stdout is JSON (schemas/actions-v1.json), each action
+ *                     in order: reply/send/forward -> <prefix>.outbound;
+ *                     webhook -> POST; set_state -> Redis
+ *                     <p>:state:<robot>:<key>; defer -> retry the message;
+ *                     reject -> dead-letter it
+ *
+ * defer and reject decide the message's fate alone: when either is given,
+ * no other action is carried out. Otherwise the attempt succeeds only when
+ * every action did; if one fails for a temporary reason the whole attempt
+ * is retried, and actions repeat: outbound mails carry an effect id derived
+ * from the message, robot and action index (the sender sends each id
+ * once), webhooks carry it in Mailrobot-Effect-Id, state writes are
+ * idempotent. Output that is not valid is the robot's permanent error: a
+ * dead letter naming the problem, never a crash.
+ */
+#include <arpa/inet.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "mailrobot/keys.h"
+#include "mailrobot/outbound.h"
+
+#include "worker.h"
+
+#define EFFECT_USER_AGENT "mailrobot/" MAILROBOT_VERSION
+#define WEBHOOK_ACTION_RESPONSE_LIMIT 4096
+
+struct effects {
+    job *j;
+    mr_outbound_context ctx;
+    mr_actions actions;           /* "reply" mode: one reply action */
+    size_t next;                  /* the next action to carry out */
+    /* The webhook action in flight. */
+    http_transfer transfer;
+    CURL *easy;
+    struct curl_slist *headers;
+    char refused[INET6_ADDRSTRLEN];
+    char curl_error[CURL_ERROR_SIZE];
+    char redis_key[640];
+};
+
+static void effects_next(effects *e);
+
+static void finish(effects *e, attempt_result result)
+{
+    job *j = e->j;
+
+    j->result = result;
+    job_attempt_finished(j);
+}
+
+/* "action <index>: <what>: <detail>" (e->next is one past the action). */
+static void fail(effects *e, attempt_result result, const char *what, const char *detail)
+{
+    snprintf(e->j->error, sizeof e->j->error, "action %d: %s: %s",
+             (int)(e->next ? e->next - 1 : 0), what, detail);
+    finish(e, result);
+}
+
+static void context_of(job *j, mr_outbound_context *ctx)
+{
+    static char hostname[256];
+
+    if (hostname[0] == '\0' && gethostname(hostname, sizeof hostname - 1) < 0)
+        snprintf(hostname, sizeof hostname, "localhost");
+    memset(ctx, 0, sizeof *ctx);
+    ctx->original = j->msg->payload;
+    ctx->original_len = j->msg->len;
+    ctx->id = j->id;
+    ctx->replay = j->replay;
+    ctx->robot = j->robot_name;
+    ctx->recipient = j->recipient;
+    ctx->sender = j->sender;
+    ctx->hostname = hostname;
+    ctx->size_limit = (size_t)j->w->cfg->max_message_bytes;
+}
+
+static effects *effects_new(job *j)
+{
+    effects *e;
+
+    effects_free(j);   /* a strict-order robot's earlier attempt */
+    e = calloc(1, sizeof *e);
+
+    if (e == NULL) {
+        snprintf(j->error, sizeof j->error, "out of memory");
+        j->result = ATTEMPT_TEMPORARY;
+        job_attempt_finished(j);
+        return NULL;
+    }
+    e->j = j;
+    j->effects = e;
+    context_of(j, &e->ctx);
+    return e;
+}
+
+/* --- mail: <prefix>.outbound ------------------------------------------------------- */
+
+static void publish_mail(effects *e, const mr_outbound_mail *mail)
+{
+    job *j = e->j;
+    mr_header h[8 + MR_RCPT_LIMIT];
+    size_t n = 0;
+    mr_err err;
+
+    h[n++] = (mr_header){MR_H_VERSION, "1", 1};
+    h[n++] = (mr_header){MR_H_EFFECT_ID, mail->effect_id, strlen(mail->effect_id)};
+    h[n++] = (mr_header){MR_H_KIND, mail->kind, strlen(mail->kind)};
+    h[n++] = (mr_header){MR_H_ID, j->id, strlen(j->id)};
+    h[n++] = (mr_header){MR_H_ROBOT, j->robot_name, strlen(j->robot_name)};
+    h[n++] = (mr_header){MR_H_MAIL_FROM, mail->mail_from, strlen(mail->mail_from)};
+    for (size_t i = 0; i < mail->rcpt_count && i < MR_RCPT_LIMIT; i++)
+        h[n++] = (mr_header){MR_H_RCPT_TO, mail->rcpt_to[i], strlen(mail->rcpt_to[i])};
+    if (outcome_send_effect(j, j->w->outbound_topic, mail->effect_id, mail->message,
+                            mail->message_len, h, n, &err) < 0)
+        fail(e, ATTEMPT_TEMPORARY, "cannot queue the mail", err.msg);
+}
+
+/* The producer's callback for an outbound mail. */
+void effects_published(job *j, const char *error)
+{
+    effects *e = j->effects;
+
+    if (e == NULL)
+        return;
+    if (error != NULL) {
+        fail(e, ATTEMPT_TEMPORARY, "Kafka refused the mail", error);
+        return;
+    }
+    effects_next(e);
+}
+
+/* --- webhook ----------------------------------------------------------------------- */
+
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    effects *e = arg;
+
+    if (!e->j->w->cfg->webhook_allow_private && webhook_address_private(&addr->addr)) {
+        const void *raw = addr->family == AF_INET
+                              ? (const void *)&((struct sockaddr_in *)&addr->addr)->sin_addr
+                              : (const void *)&((struct sockaddr_in6 *)&addr->addr)->sin6_addr;
+
+        inet_ntop(addr->family, raw, e->refused, sizeof e->refused);
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype, addr->protocol);
+}
+
+static size_t discard(char *data, size_t size, size_t n, void *arg)
+{
+    return size * n;
+}
+
+static void webhook_clear(effects *e)
+{
+    if (e->easy)
+        curl_easy_cleanup(e->easy);
+    curl_slist_free_all(e->headers);
+    e->easy = NULL;
+    e->headers = NULL;
+}
+
+static void on_webhook_done(http_transfer *t, int code)
+{
+    effects *e = (effects *)((char *)t - offsetof(effects, transfer));
+    long status = 0;
+    char detail[400];
+
+    if (e->refused[0]) {
+        snprintf(detail, sizeof detail, "refused: the URL resolves to the non-public address "
+                 "%s (webhook_allow_private)", e->refused);
+        webhook_clear(e);
+        fail(e, ATTEMPT_PERMANENT, "webhook", detail);
+        return;
+    }
+    if (code != CURLE_OK) {
+        snprintf(detail, sizeof detail, "%s: %s", curl_easy_strerror((CURLcode)code),
+                 e->curl_error[0] ? e->curl_error : "no detail");
+        webhook_clear(e);
+        fail(e, webhook_classify_curl(code), "webhook", detail);
+        return;
+    }
+    curl_easy_getinfo(e->easy, CURLINFO_RESPONSE_CODE, &status);
+    webhook_clear(e);
+    if (webhook_classify_status(status) != ATTEMPT_DONE) {
+        snprintf(detail, sizeof detail, "HTTP %ld", status);
+        fail(e, webhook_classify_status(status), "webhook", detail);
+        return;
+    }
+    effects_next(e);
+}
+
+static struct curl_slist *header(struct curl_slist *list, const char *name, const char *value)
+{
+    char line[256];
+
+    snprintf(line, sizeof line, "%s: %s", name, value);
+    return curl_slist_append(list, line);
+}
+
+static void start_webhook(effects *e, const mr_action *a, unsigned index)
+{
+    job *j = e->j;
+    char effect_id[MR_EFFECT_ID_SIZE];
+    int64_t timeout = j->robot->timeout_ms > 0 ? j->robot->timeout_ms
+                                               : j->w->cfg->webhook_timeout;
+
+    mr_effect_id(&e->ctx, index, effect_id);
+    if ((e->easy = curl_easy_init()) == NULL) {
+        fail(e, ATTEMPT_TEMPORARY, "webhook", "out of memory");
+        return;
+    }
+    e->refused[0] = e->curl_error[0] = '\0';
+    e->headers = header(NULL, "Content-Type", "application/json");
+    e->headers = header(e->headers, "Mailrobot-Effect-Id", effect_id);
+    e->headers = header(e->headers, "Mailrobot-Robot", j->robot_name);
+    e->headers = header(e->headers, "Mailrobot-Delivery", j->id);
+    e->headers = header(e->headers, "Expect", "");
+    curl_easy_setopt(e->easy, CURLOPT_URL, a->url);
+    curl_easy_setopt(e->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e->easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(e->easy, CURLOPT_POSTFIELDS, a->body);
+    curl_easy_setopt(e->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->body_len);
+    curl_easy_setopt(e->easy, CURLOPT_HTTPHEADER, e->headers);
+    curl_easy_setopt(e->easy, CURLOPT_USERAGENT, EFFECT_USER_AGENT);
+    curl_easy_setopt(e->easy, CURLOPT_TIMEOUT_MS, (long)timeout);
+    curl_easy_setopt(e->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)j->w->cfg->webhook_connect_timeout);
+    curl_easy_setopt(e->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e->easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e->easy, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(e->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(e->easy, CURLOPT_OPENSOCKETDATA, e);
+    curl_easy_setopt(e->easy, CURLOPT_ERRORBUFFER, e->curl_error);
+    e->transfer.easy = e->easy;
+    e->transfer.done = on_webhook_done;
+    http_start(j->w->http, &e->transfer);
+}
+
+/* --- set_state: Redis ---------------------------------------------------------------- */
+
+static void on_state_written(void *arg, redisReply *reply, const char *error)
+{
+    effects *e = arg;
+
+    if (error != NULL) {
+        fail(e, ATTEMPT_TEMPORARY, "set_state: Redis", error);
+        return;
+    }
+    effects_next(e);
+}
+
+static void start_set_state(effects *e, const mr_action *a)
+{
+    job *j = e->j;
+    char ttl[32];
+    const char *argv[5] = {a->value ? "SET" : "DEL", e->redis_key, a->value, "PX", ttl};
+    int argc = a->value == NULL ? 2 : a->ttl_ms > 0 ? 5 : 3;
+
+    snprintf(e->redis_key, sizeof e->redis_key, "%s:%s%s:%s", j->w->redis_prefix,
+             MR_KEY_STATE, j->robot_name, a->key);
+    snprintf(ttl, sizeof ttl, "%lld", (long long)a->ttl_ms);
+    wredis_command(j->w->redis, on_state_written, e, argc, argv, NULL);
+}
+
+/* --- the sequence ---------------------------------------------------------------------- */
+
+static void effects_next(effects *e)
+{
+    const mr_action *a;
+
+    if (e->next >= e->actions.count) {
+        finish(e, ATTEMPT_DONE);
+        return;
+    }
+    a = &e->actions.items[e->next++];
+    switch (a->type) {
+    case MR_ACTION_REPLY:
+    case MR_ACTION_SEND:
+    case MR_ACTION_FORWARD:
+        publish_mail(e, &a->mail);
+        return;
+    case MR_ACTION_WEBHOOK:
+        start_webhook(e, a, (unsigned)(e->next - 1));
+        return;
+    case MR_ACTION_SET_STATE:
+        start_set_state(e, a);
+        return;
+    case MR_ACTION_DEFER:
+    case MR_ACTION_REJECT:
+        effects_next(e);   /* handled before anything else */
+        return;
+    }
+}
+
+/* defer or reject: the message's fate, and nothing else happens. */
+static int decided(effects *e)
+{
+    for (size_t i = 0; i < e->actions.count; i++) {
+        const mr_action *a = &e->actions.items[i];
+
+        if (a->type != MR_ACTION_DEFER && a->type != MR_ACTION_REJECT)
+            continue;
+        snprintf(e->j->error, sizeof e->j->error, "robot asked to %s: %s",
+                 a->type == MR_ACTION_DEFER ? "defer" : "reject",
+                 a->reason ? a->reason : "no reason given");
+        finish(e, a->type == MR_ACTION_DEFER ? ATTEMPT_TEMPORARY : ATTEMPT_PERMANENT);
+        return 1;
+    }
+    return 0;
+}
+
+void effects_run_actions(job *j, const unsigned char *output, size_t len)
+{
+    effects *e = effects_new(j);
+    mr_err err;
+
+    if (e == NULL)
+        return;
+    if (mr_actions_parse(&e->ctx, (const char *)output, len, &e->actions, &err) < 0) {
+        snprintf(j->error, sizeof j->error, "output: invalid actions: %s", err.msg);
+        finish(e, ATTEMPT_PERMANENT);
+        return;
+    }
+    if (!decided(e))
+        effects_next(e);
+}
+
+void effects_run_reply(job *j, const unsigned char *output, size_t len)
+{
+    effects *e = effects_new(j);
+    mr_err err;
+
+    if (e == NULL)
+        return;
+    e->actions.items = calloc(1, sizeof *e->actions.items);
+    if (e->actions.items == NULL) {
+        snprintf(j->error, sizeof j->error, "out of memory");
+        finish(e, ATTEMPT_TEMPORARY);
+        return;
+    }
+    e->actions.count = 1;
+    e->actions.items[0].type = MR_ACTION_REPLY;
+    if (mr_outbound_from_reply(&e->ctx, output, len, &e->actions.items[0].mail, &err) < 0) {
+        e->actions.count = 0;
+        snprintf(j->error, sizeof j->error, "output: not a reply message: %s", err.msg);
+        finish(e, ATTEMPT_PERMANENT);
+        return;
+    }
+    effects_next(e);
+}
+
+void effects_free(job *j)
+{
+    effects *e = j->effects;
+
+    if (e == NULL)
+        return;
+    webhook_clear(e);
+    mr_actions_free(&e->actions);
+    free(e);
+    j->effects = NULL;
+}
