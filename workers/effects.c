@@ -84,6 +84,7 @@ static void context_of(job *j, mr_outbound_context *ctx)
     ctx->sender = j->sender;
     ctx->hostname = hostname;
     ctx->size_limit = (size_t)j->w->cfg->max_message_bytes;
+    ctx->skip_refused_replies = 1;   /* a bounce or list mail gets no reply; no error */
 }
 
 static effects *effects_new(job *j)
@@ -274,6 +275,16 @@ static void start_set_state(effects *e, const mr_action *a)
     wredis_command(j->w->redis, on_state_written, e, argc, argv, NULL);
 }
 
+/* A reply RFC 3834 forbids (the original is a bounce, list or automatic
+ * mail): not sent, not an error. */
+static void suppressed(effects *e, const char *why)
+{
+    job *j = e->j;
+
+    mr_log(j->w->log, MR_LOG_INFO, "reply not sent", "id", j->id, "robot", j->robot_name,
+           "detail", why, NULL);
+}
+
 /* --- the sequence ---------------------------------------------------------------------- */
 
 static void effects_next(effects *e)
@@ -287,6 +298,13 @@ static void effects_next(effects *e)
     a = &e->actions.items[e->next++];
     switch (a->type) {
     case MR_ACTION_REPLY:
+        if (a->mail.message == NULL) {
+            suppressed(e, a->reason);
+            effects_next(e);
+            return;
+        }
+        publish_mail(e, &a->mail);
+        return;
     case MR_ACTION_SEND:
     case MR_ACTION_FORWARD:
         publish_mail(e, &a->mail);
@@ -353,7 +371,14 @@ void effects_run_reply(job *j, const unsigned char *output, size_t len)
     e->actions.count = 1;
     e->actions.items[0].type = MR_ACTION_REPLY;
     if (mr_outbound_from_reply(&e->ctx, output, len, &e->actions.items[0].mail, &err) < 0) {
+        mr_err why;
+
         e->actions.count = 0;
+        if (mr_reply_refused(&e->ctx, &why)) {
+            suppressed(e, why.msg);
+            finish(e, ATTEMPT_DONE);
+            return;
+        }
         snprintf(j->error, sizeof j->error, "output: not a reply message: %s", err.msg);
         finish(e, ATTEMPT_PERMANENT);
         return;

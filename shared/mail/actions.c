@@ -410,10 +410,15 @@ static int parse_reply(const mr_outbound_context *ctx, json_t *obj, const char *
                        mr_action *action, mr_err *err)
 {
     mail_fields m;
+    mr_err why;
     int rc;
 
     memset(&m, 0, sizeof m);
     rc = content_parse(obj, at, 0, &m, err);
+    if (rc == 0 && ctx->skip_refused_replies && mr_reply_refused(ctx, &why)) {
+        mail_fields_free(&m);
+        return copy_string(why.msg, &action->reason, err);   /* suppressed, no mail */
+    }
     if (rc == 0 && mr_outbound_reply(ctx, index, &m.content, &action->mail, err) < 0)
         rc = mr_err_prefix(err, "%s", at);
     mail_fields_free(&m);

@@ -286,6 +286,23 @@ def test_reply_output_goes_to_the_outbound_topic(env):
     assert reply.get_content().strip() == "Your message was filed."
 
 
+def test_no_reply_to_a_bounce_or_a_list(env):
+    # RFC 3834: the robot's reply is not sent, and that is no failure.
+    script = "printf 'Subject: Filed\\n\\nFiled.\\n'"
+    rcpt = env.robots.add("politefiler", script, exec={"output": "reply"})
+    acts = env.robots.add("politeacts", "printf '%s' '{\"actions\": [{\"type\": \"reply\", "
+                                        "\"text\": \"x\"}, {\"type\": \"set_state\", "
+                                        "\"key\": \"seen\", \"value\": \"1\"}]}'",
+                          exec={"output": "actions"})
+    bounce, _ = send(env, rcpt, sender="")
+    listmail, _ = send(env, acts, headers="List-Id: <news.example.org>\n")
+    for mr_id in (bounce, listmail):
+        assert [e["type"] for e in events(env, mr_id, "delivered")][-1] == "delivered"
+        assert not records_of(env, "mailrobot.outbound", mr_id, expect=None, timeout=20)
+    assert env.redis.get("mailrobot:state:politeacts:seen") == b"1"
+    assert b"no reply (RFC 3834)" in Path(env.worker.log_path).read_bytes()
+
+
 def test_actions_output_send_state_and_webhook(env):
     rx = env.receiver
     actions = {"actions": [

@@ -226,6 +226,15 @@ static void reply_refusals(void **state)
                                       "\"subject\": \"s\", \"text\": \"t\"}]}", &actions, &err), 0);
     mr_actions_free(&actions);
     assert_int_equal(mr_reply_refused(&ctx, &err), 1);
+    /* the worker's way: a refused reply becomes an action without a mail */
+    ctx.skip_refused_replies = 1;
+    assert_int_equal(parse_with(&ctx, reply, &actions, &err), 0);
+    assert_int_equal(actions.count, 1);
+    assert_int_equal(actions.items[0].type, MR_ACTION_REPLY);
+    assert_null(actions.items[0].mail.message);
+    assert_string_equal(actions.items[0].reason,
+                        "the original has a null sender; no reply (RFC 3834)");
+    mr_actions_free(&actions);
 }
 
 /* --- send, encodings, limits --------------------------------------------------------- */

@@ -71,6 +71,9 @@ typedef struct mr_outbound_context {
     const char *sender;              /* the original envelope sender ("" = <>) */
     const char *hostname;            /* right-hand side of Message-IDs (NULL: "localhost") */
     size_t size_limit;               /* largest message to build (max_message_bytes) */
+    int skip_refused_replies;        /* mr_actions_parse: a reply that mr_reply_refused()
+                                        refuses is no error but an action with no mail
+                                        (message NULL) and the reason in `reason` */
 } mr_outbound_context;
 
 typedef enum mr_action_type {
