@@ -148,15 +148,8 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
 {
     effects *e = arg;
 
-    if (!e->j->w->cfg->webhook_allow_private && webhook_address_private(&addr->addr)) {
-        const void *raw = addr->family == AF_INET
-                              ? (const void *)&((struct sockaddr_in *)&addr->addr)->sin_addr
-                              : (const void *)&((struct sockaddr_in6 *)&addr->addr)->sin6_addr;
-
-        inet_ntop(addr->family, raw, e->refused, sizeof e->refused);
-        return CURL_SOCKET_BAD;
-    }
-    return socket(addr->family, addr->socktype, addr->protocol);
+    return webhook_guarded_socket(e->j->w->cfg->webhook_allow_private, e->refused,
+                                  sizeof e->refused, addr);
 }
 
 static size_t discard(char *data, size_t size, size_t n, void *arg)
@@ -339,6 +332,15 @@ static int decided(effects *e)
     return 0;
 }
 
+/* Output of nothing but blanks: the robot has nothing to ask. */
+static int blank(const unsigned char *output, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (output[i] != ' ' && output[i] != '\t' && output[i] != '\n' && output[i] != '\r')
+            return 0;
+    return 1;
+}
+
 void effects_run_actions(job *j, const unsigned char *output, size_t len)
 {
     effects *e = effects_new(j);
@@ -346,6 +348,10 @@ void effects_run_actions(job *j, const unsigned char *output, size_t len)
 
     if (e == NULL)
         return;
+    if (blank(output, len)) {
+        finish(e, ATTEMPT_DONE);
+        return;
+    }
     if (mr_actions_parse(&e->ctx, (const char *)output, len, &e->actions, &err) < 0) {
         snprintf(j->error, sizeof j->error, "output: invalid actions: %s", err.msg);
         finish(e, ATTEMPT_PERMANENT);
@@ -362,6 +368,11 @@ void effects_run_reply(job *j, const unsigned char *output, size_t len)
 
     if (e == NULL)
         return;
+    if (blank(output, len)) {
+        suppressed(e, "the robot printed no reply");
+        finish(e, ATTEMPT_DONE);
+        return;
+    }
     e->actions.items = calloc(1, sizeof *e->actions.items);
     if (e->actions.items == NULL) {
         snprintf(j->error, sizeof j->error, "out of memory");

@@ -69,7 +69,7 @@ static int ipv4_private(uint32_t a)
     return 0;
 }
 
-int webhook_address_private(const struct sockaddr *sa)
+static int address_private(const struct sockaddr *sa)
 {
     if (sa->sa_family == AF_INET)
         return ipv4_private(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
@@ -89,19 +89,25 @@ int webhook_address_private(const struct sockaddr *sa)
     return 1;
 }
 
+int webhook_guarded_socket(int allow_private, char *refused, size_t refused_size,
+                           const struct curl_sockaddr *addr)
+{
+    if (!allow_private && address_private(&addr->addr)) {
+        const void *raw = addr->family == AF_INET
+                              ? (const void *)&((const struct sockaddr_in *)&addr->addr)->sin_addr
+                              : (const void *)&((const struct sockaddr_in6 *)&addr->addr)->sin6_addr;
+
+        inet_ntop(addr->family, raw, refused, (socklen_t)refused_size);
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype, addr->protocol);
+}
+
 static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
 {
     webhook_call *call = arg;
 
-    if (!call->allow_private && webhook_address_private(&addr->addr)) {
-        const void *raw = addr->family == AF_INET
-                              ? (const void *)&((struct sockaddr_in *)&addr->addr)->sin_addr
-                              : (const void *)&((struct sockaddr_in6 *)&addr->addr)->sin6_addr;
-
-        inet_ntop(addr->family, raw, call->refused, sizeof call->refused);
-        return CURL_SOCKET_BAD;
-    }
-    return socket(addr->family, addr->socktype, addr->protocol);
+    return webhook_guarded_socket(call->allow_private, call->refused, sizeof call->refused, addr);
 }
 
 /* --- the request ---------------------------------------------------------------------- */

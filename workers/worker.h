@@ -245,8 +245,13 @@ void http_client_free(http_client *h);
 
 /* webhook.c */
 void webhook_deliver(job *j);            /* -> job_attempt_finished() */
-struct sockaddr;
-int webhook_address_private(const struct sockaddr *sa);  /* not public: refuse */
+struct curl_sockaddr;
+/* CURLOPT_OPENSOCKETFUNCTION's work for every request a robot causes: a
+ * socket, unless the address is not public (private, loopback,
+ * link-local, ...) and allow_private is 0: then CURL_SOCKET_BAD, and the
+ * address in refused. */
+int webhook_guarded_socket(int allow_private, char *refused, size_t refused_size,
+                           const struct curl_sockaddr *addr);
 attempt_result webhook_classify_curl(int curl_code);
 attempt_result webhook_classify_status(long http_status);
 

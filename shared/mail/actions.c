@@ -19,11 +19,11 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "mailrobot/json_pointer.h"
 #include "mailrobot/outbound.h"
 #include "outbound_internal.h"
 
 #define POINTER_MAX 200
-#define POINTER_KEY_LIMIT 64
 #define SUBJECT_CHARS 900
 #define NAME_CHARS 200
 #define HEADERS_LIMIT 20
@@ -47,25 +47,9 @@ typedef struct action_type {
 
 /* --- JSON pointers and plain values -------------------------------------------------- */
 
-/* parent + "/" + key (RFC 6901: ~ is ~0, / is ~1), one line, long keys cut. */
 static void pointer_key(char *out, const char *parent, const char *key)
 {
-    size_t n = (size_t)snprintf(out, POINTER_MAX, "%s/", parent);
-
-    for (size_t i = 0; key[i] != '\0' && n + 8 < POINTER_MAX; i++) {
-        unsigned char c = (unsigned char)key[i];
-
-        if (i == POINTER_KEY_LIMIT) {
-            n += (size_t)snprintf(out + n, POINTER_MAX - n, "...");
-            break;
-        }
-        if (c == '~' || c == '/')
-            n += (size_t)snprintf(out + n, POINTER_MAX - n, "~%c", c == '~' ? '0' : '1');
-        else if (c < 0x20 || c == 0x7f)
-            n += (size_t)snprintf(out + n, POINTER_MAX - n, "\\x%02x", c);
-        else
-            out[n++] = (char)c, out[n] = '\0';
-    }
+    mr_json_pointer(out, POINTER_MAX, parent, key);
 }
 
 static void pointer_index(char *out, const char *parent, size_t index)

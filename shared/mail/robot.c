@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "mailrobot/json_pointer.h"
 #include "mailrobot/robot.h"
 #include "mailrobot/units.h"
 
@@ -30,7 +31,6 @@
 #define TIMEOUT_MIN_MS 100
 #define TIMEOUT_MAX_MS 3600000
 #define CONCURRENCY_MAX 10000
-#define POINTER_KEY_LIMIT 64 /* longer unknown field names are cut in messages */
 
 typedef struct kind_def {
     const char *name;            /* the value of "kind" and the name of its section */
@@ -77,30 +77,6 @@ static const kind_def *kind_by_name(const char *name)
     return NULL;
 }
 
-/* parent + "/" + key as a JSON pointer (RFC 6901: ~ is ~0, / is ~1), made
- * safe for a one-line message: control bytes as \xHH, long keys cut. */
-static void pointer_to(char *out, size_t outsz, const char *parent, const char *key)
-{
-    size_t n = (size_t)snprintf(out, outsz, "%s/", parent);
-
-    for (size_t i = 0; key[i] != '\0' && n + 8 < outsz; i++) {
-        unsigned char c = (unsigned char)key[i];
-
-        if (i == POINTER_KEY_LIMIT) {
-            n += (size_t)snprintf(out + n, outsz - n, "...");
-            break;
-        }
-        if (c == '~' || c == '/')
-            n += (size_t)snprintf(out + n, outsz - n, "~%c", c == '~' ? '0' : '1');
-        else if (c < 0x20 || c == 0x7f)
-            n += (size_t)snprintf(out + n, outsz - n, "\\x%02x", c);
-        else {
-            out[n++] = (char)c;
-            out[n] = '\0';
-        }
-    }
-}
-
 /* Fails on the first field of obj (in document order) that is not in
  * allowed (nor, with sections, the name of a kind's section). */
 static int reject_unknown(json_t *obj, const char *parent, const char *const *allowed,
@@ -113,7 +89,7 @@ static int reject_unknown(json_t *obj, const char *parent, const char *const *al
     json_object_foreach(obj, key, value) {
         if (listed(allowed, key) || (sections && kind_by_name(key) != NULL))
             continue;
-        pointer_to(pointer, sizeof pointer, parent, key);
+        mr_json_pointer(pointer, sizeof pointer, parent, key);
         return mr_err_set(err, "%s: unknown field", pointer);
     }
     return 0;

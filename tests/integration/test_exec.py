@@ -303,6 +303,14 @@ def test_no_reply_to_a_bounce_or_a_list(env):
     assert b"no reply (RFC 3834)" in Path(env.worker.log_path).read_bytes()
 
 
+@pytest.mark.parametrize("output", ["reply", "actions"])
+def test_silence_means_nothing_to_do(env, output):
+    rcpt = env.robots.add(f"silent-{output}", "echo", exec={"output": output})
+    mr_id, _ = send(env, rcpt)
+    assert [e["type"] for e in events(env, mr_id, "delivered")][-1] == "delivered"
+    assert not records_of(env, "mailrobot.outbound", mr_id, expect=None, timeout=20)
+
+
 def test_actions_output_send_state_and_webhook(env):
     rx = env.receiver
     actions = {"actions": [

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from exec_harness import recorded
 from mailrobot_harness import start_worker, stop_worker
 
 HERE = Path(__file__).parent
@@ -61,18 +62,6 @@ def smtp_send(stack, msg):
         smtp.sendmail("carol@example.org", [ADDRESS], msg)
 
 
-def wait_recordings(directory, count, stack, timeout=90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = sorted(directory.glob("*.json"))
-        if len(found) >= count:
-            return [json.loads(p.read_text()) | {"stdin": p.with_suffix(".stdin").read_bytes()}
-                    for p in found]
-        time.sleep(0.2)
-    log = (stack.dir / "postfix" / "maillog").read_text(errors="replace")[-3000:]
-    raise AssertionError(f"{count} recordings expected in {directory}; maillog:\n{log}")
-
-
 def mask(stdin):
     """The parts of stdin that differ by nature between two deliveries."""
     stdin = re.sub(rb"^From (\S+)  .{24}\n", rb"From \1  <date>\n", stdin)
@@ -104,7 +93,7 @@ def test_exec_robot_gets_what_local8_gives_an_alias_command(mta):
            "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"
            "Grüße, robot.\n\nFrom here on\n.leading dot\n").encode()
     smtp_send(mta, msg)
-    [local8] = wait_recordings(out, 1, mta)
+    [local8] = recorded(out, 1, timeout=90)
 
     # 2. mailrobot: the domain goes to the pipe(8) ingest; the worker runs
     #    an exec robot with the same command line.
@@ -118,7 +107,7 @@ def test_exec_robot_gets_what_local8_gives_an_alias_command(mta):
     postconf(mta, "mydestination =", f"relay_domains = {DOMAIN}",
              f"transport_maps = inline:{{ {DOMAIN}=mailrobot: }}")
     smtp_send(mta, msg)
-    local8, robot = wait_recordings(out, 2, mta)
+    local8, robot = recorded(out, 2, timeout=90)
 
     assert robot["argv"] == local8["argv"] == [f"{bin_dir}/recorder.py", str(out), "--queue",
                                                "support"]
