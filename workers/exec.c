@@ -72,6 +72,7 @@ typedef struct exec_plan {
     int switch_user;
     struct rlimit limits[6];
     int limit_names[6];
+    int fd_limit;             /* the worker's RLIMIT_NOFILE: fds to close */
 } exec_plan;
 
 typedef struct exec_run {
@@ -126,7 +127,9 @@ static void child(const exec_plan *p, const int fds[3], int report_fd)
     /* Everything else goes, but the report pipe (close-on-exec) must stay. */
     for (int fd = 3; fd < report_fd; fd++)
         close(fd);
-    close_range((unsigned)report_fd + 1, ~0U, 0);
+    if (close_range((unsigned)report_fd + 1, ~0U, 0) < 0)   /* kernels before 5.9 */
+        for (int fd = report_fd + 1; fd < p->fd_limit; fd++)
+            close(fd);
     child_reset_signals();
     umask(077);
     for (int i = 0; i < 6; i++)
@@ -327,10 +330,13 @@ static int plan_make(exec_plan *p, const job *j, mr_err *err)
     const mr_robot *robot = j->robot;
     const mr_config *cfg = j->w->cfg;
     exec_envelope envelope;
+    struct rlimit own;
 
     memset(p, 0, sizeof *p);
     envelope_of(j, &envelope);
     plan_limits(p, robot, cfg);
+    p->fd_limit = getrlimit(RLIMIT_NOFILE, &own) == 0 && own.rlim_cur < 65536
+                      ? (int)own.rlim_cur : 65536;
     if (plan_identity(p, robot, cfg, err) < 0 || plan_directory(p, robot, cfg, err) < 0)
         return -1;
     if ((p->argv = exec_argv(robot->exec.command, robot->exec.shell, err)) == NULL

@@ -1,7 +1,8 @@
 /*
  * ordering.c - who may go now: one record per key at a time (SPEC §6),
- * and at most `concurrency` deliveries per robot, with at most
- * worker_robot_backlog records waiting for them (the rest are postponed).
+ * and at most `concurrency` deliveries per robot; when worker_robot_backlog
+ * records wait for a robot and the oldest has waited worker_robot_wait_limit,
+ * the robot is slow and its further records are postponed.
  *
  * Keys: the first job of a key holds it; later jobs of the same key queue
  * behind it in consumption order and start, one by one, as each holder
@@ -13,6 +14,8 @@
  */
 #include <stdint.h>
 #include <string.h>
+
+#include "mailrobot/clock.h"
 
 #include "worker.h"
 
@@ -73,7 +76,7 @@ static void set_slots(worker *w, const char *robot, uintptr_t n)
 int robot_slot_acquire(worker *w, job *j)
 {
     uintptr_t used = slots_used(w, j->robot_name);
-    int64_t waiting = 0;
+    int64_t waiting = 0, now = mr_monotonic_ms(), oldest = now;
     job **tail;
 
     if ((int64_t)used < robot_limit(w, j)) {
@@ -81,10 +84,12 @@ int robot_slot_acquire(worker *w, job *j)
         return 1;
     }
     for (tail = &w->waiting_robot; *tail != NULL; tail = &(*tail)->next_robot_waiter)
-        waiting += strcmp((*tail)->robot_name, j->robot_name) == 0;
-    if (waiting >= w->cfg->worker_robot_backlog && w->retry_topic_count > 0
-        && j->robot->ordered != MR_ORDER_STRICT)
+        if (strcmp((*tail)->robot_name, j->robot_name) == 0 && waiting++ == 0)
+            oldest = (*tail)->waiting_since_ms;   /* FIFO: the first is the oldest */
+    if (waiting >= w->cfg->worker_robot_backlog && now - oldest >= w->cfg->worker_robot_wait_limit
+        && w->retry_topic_count > 0 && j->robot->ordered != MR_ORDER_STRICT)
         return -1;
+    j->waiting_since_ms = now;
     *tail = j;
     j->next_robot_waiter = NULL;
     return 0;

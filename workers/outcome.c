@@ -152,16 +152,18 @@ void outcome_publish(job *j)
     publish(j, retry ? w->retry_topics[topic].name : w->dead_topic, extra, n);
 }
 
-/* The robot's backlog in this worker is full (worker_robot_backlog): the
- * record goes to the first retry topic as it is, attempts unchanged, and
- * comes back after the first retry delay. Not a failure. */
+/* The robot is slow (worker_robot_backlog records wait for it, the oldest
+ * for worker_robot_wait_limit): the record goes to the first retry topic as
+ * it is, attempts unchanged, and comes back after the first retry delay.
+ * Not a failure. */
 void outcome_postpone(job *j)
 {
     worker *w = j->w;
 
-    snprintf(j->error, sizeof j->error, "postponed: robot '%s' already has %lld records "
-             "waiting in this worker (worker_robot_backlog)", j->robot_name,
-             (long long)w->cfg->worker_robot_backlog);
+    snprintf(j->error, sizeof j->error, "postponed: robot '%s' is slow: %lld records have "
+             "been waiting for it in this worker for %lld ms or more (worker_robot_backlog, "
+             "worker_robot_wait_limit)", j->robot_name, (long long)w->cfg->worker_robot_backlog,
+             (long long)w->cfg->worker_robot_wait_limit);
     snprintf(j->outcome_kind, sizeof j->outcome_kind, "postponed");
     outcome_event(w, j, "postponed", "retry_topic", w->retry_topics[0].name);
     metrics_count(w, "postponed", j->robot_name);

@@ -97,6 +97,7 @@ struct job {
     int holds_key;
     job *next_key_waiter;     /* the next job of the same key (ordering.c) */
     job *next_robot_waiter;   /* the next job waiting for a robot slot */
+    int64_t waiting_since_ms; /* when it began waiting for a robot slot */
     struct exec_run *exec;    /* exec robots: the running command (exec.c) */
     job *next_exec_waiter;    /* the next job waiting for exec_process_limit */
     int exec_ran;             /* the last attempt's command ran: */

@@ -94,10 +94,16 @@ static const mr_config_key config_keys[] = {
         "Deliveries in flight per robot per worker process, for robots whose "
         "definition does not set `concurrency`."),
     KEY("worker_robot_backlog", MR_CONFIG_INT, worker_robot_backlog, "64", 1, 100000, NULL,
-        "Records one worker process holds waiting for one robot's `concurrency`. Further "
-        "records for that robot are postponed to the first retry topic (no attempt is "
-        "counted), so a slow robot cannot fill worker_in_flight_limit and stall other "
-        "robots' mail. Robots with `\"ordered\": \"strict\"` are never postponed."),
+        "Records one worker process holds waiting for one robot's `concurrency`. When "
+        "that many wait and the oldest has waited worker_robot_wait_limit, further records "
+        "for the robot are postponed to the first retry topic (no attempt is counted), so a "
+        "slow robot cannot fill worker_in_flight_limit and stall other robots' mail. Robots "
+        "with `\"ordered\": \"strict\"` are never postponed."),
+    KEY("worker_robot_wait_limit", MR_CONFIG_DURATION, worker_robot_wait_limit, "5s", 0,
+        3600000, NULL,
+        "How long the oldest record waiting for a robot must have waited before the robot "
+        "counts as slow and worker_robot_backlog applies. A fast robot's burst is held and "
+        "drained at full speed instead of being postponed."),
     KEY("worker_http_listen", MR_CONFIG_STRING, worker_http_listen, "127.0.0.1:9464", 0, 0, NULL,
         "Address of the worker's `/metrics` (Prometheus) and `/healthz` "
         "endpoint, `host:port`; port 0 picks a free port (logged); empty turns "

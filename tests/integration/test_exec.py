@@ -19,7 +19,8 @@ from exec_harness import (DOMAIN, EXEC_USER, events, exec_stack, outdir, recorde
 
 @pytest.fixture(scope="module")
 def env(kafka):
-    yield from exec_stack(kafka, exec_process_limit="3", worker_robot_backlog="2")
+    yield from exec_stack(kafka, exec_process_limit="3", worker_robot_backlog="2",
+                          worker_robot_wait_limit="100ms")
 
 
 # --- identity, environment, directory, limits ----------------------------------------------
@@ -247,8 +248,9 @@ def test_a_slow_robot_does_not_stall_other_robots(env):
     fast_id, _ = send(env, fast)
     events(env, fast_id, "delivered")
     # The fast robot's mail was delivered while the slow robot still had
-    # most of its messages: one runs, two wait (worker_robot_backlog = 2),
-    # the others were postponed to the retry topic rather than held.
+    # most of its messages: one runs, two wait (worker_robot_backlog = 2,
+    # and they wait longer than worker_robot_wait_limit = 100ms), the others
+    # were postponed to the retry topic rather than held.
     done = [any(e["type"] == "delivered" for e in events(env, i, "received")) for i in slow_ids]
     assert done.count(False) >= 3, done
     postponed = [e for i in slow_ids for e in events(env, i, "received")

@@ -77,6 +77,7 @@ typedef struct mr_config {
     int64_t worker_in_flight_limit;
     int64_t worker_robot_concurrency;
     int64_t worker_robot_backlog;
+    int64_t worker_robot_wait_limit; /* ms */
     char *worker_http_listen;
     int64_t worker_drain_time_limit; /* ms */
     int64_t dedupe_ttl;         /* ms */
