@@ -375,3 +375,30 @@ def test_bwrap_sandbox(env):
     assert boxed_report == ["tmp-ok", "boxed", "done"], boxed_report
     assert not Path("/tmp/probe").exists() or Path("/tmp/probe").read_text() != "secret\n"
     assert "net-ok" in netted_report, netted_report
+
+
+def processes_running(argv0, arg):
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmdline[:2] == [argv0.encode(), arg.encode()]:
+            found.append(int(proc.name))
+    return found
+
+
+def test_bwrap_timeout_kills_even_a_process_that_left_the_group(env):
+    # setsid takes the child out of the command's process group, which is
+    # what a timeout kills; bubblewrap's PID namespace still gets it.
+    rcpt = env.robots.add("escapee", "setsid sleep 613 & exec sleep 614",
+                          timeout="2s", exec={"sandbox": "bwrap"})
+    mr_id, _ = send(env, rcpt)
+    retried = next(e for e in events(env, mr_id, "retried") if e["type"] == "retried")
+    assert "timed out" in retried["error"]
+    deadline = time.monotonic() + 10
+    while processes_running("sleep", "613") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not processes_running("sleep", "613")
+    assert not processes_running("sleep", "614")
