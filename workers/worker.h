@@ -16,7 +16,9 @@
  *   http.c       libcurl multi on the loop
  *   webhook.c    the webhook robot: request, signature, status handling
  *   exec.c       the exec robot: the /etc/aliases command in a sandbox
- *                (exec_prepare.c computes what local(8) would give it)
+ *                (exec_prepare.c computes what local(8) would give it,
+ *                exec_plan.c the rest of what it needs, exec_spawn.c
+ *                starts it)
  *   effects.c    what exec robots ask for on stdout: mail to send on the
  *                outbound topic, webhooks, state, defer, reject
  *   outcome.c    retry topics, dead letters, events

@@ -107,6 +107,16 @@ def test_memory_and_files_limits_hold(env):
     assert report[1] == "highest fd 19"
 
 
+def test_processes_limit_holds(env):
+    rcpt = env.robots.add("forker", f"{env.bin}/forker.py", exec={"limits": {"processes": 5}})
+    mr_id, _ = send(env, rcpt)
+    events(env, mr_id, "delivered")
+    report = (env.robots_dir / "forker" / "report").read_text()
+    forked = int(report.split()[1])
+    # The script itself is one of the user's 5 processes.
+    assert 0 < forked <= 4, report
+
+
 # --- timeouts, output, exit statuses -----------------------------------------------------
 
 
