@@ -10,6 +10,10 @@
  *   format "raw" only: Mailrobot-Sender, -Recipient, -Original-Recipient,
  *   -Extension, -Received-At (the envelope, which JSON carries inside)
  *
+ * With "actions": true (opt-in), the body of a 2xx response is JSON per
+ * schemas/actions-v1.json, carried out by effects.c: replies and mails onto
+ * <prefix>.outbound, webhooks, state, defer, reject.
+ *
  * 2xx: delivered. 408, 429, 5xx, timeouts and connection errors: try again
  * later. Other statuses (redirects are not followed): dead letter, with the
  * status and the start of the response in the error. A destination that
@@ -48,6 +52,7 @@ typedef struct webhook_call {
     struct curl_slist *headers;
     char *json;                  /* the JSON body (NULL for raw) */
     mr_buf response;             /* bounded by webhook_response_limit */
+    size_t response_dropped;     /* bytes beyond it */
     int allow_private;
     char refused[INET6_ADDRSTRLEN];
     char curl_error[CURL_ERROR_SIZE];
@@ -119,6 +124,7 @@ static size_t keep_response(char *data, size_t size, size_t n, void *arg)
     size_t room = call->response.limit - call->response.len;
 
     mr_buf_append(&call->response, data, len < room ? len : room, NULL);
+    call->response_dropped += len < room ? 0 : len - room;
     return len; /* the rest is read and discarded */
 }
 
@@ -247,6 +253,29 @@ attempt_result webhook_classify_status(long status)
     return ATTEMPT_PERMANENT;
 }
 
+/* "actions": true: the 2xx response's body is what the application asks
+ * for (schemas/actions-v1.json), carried out by effects.c like an exec
+ * robot's output; an empty body asks for nothing. */
+static void answer_with_actions(webhook_call *call)
+{
+    job *j = call->j;
+    mr_buf body = call->response;
+    size_t dropped = call->response_dropped;
+
+    mr_buf_init(&call->response, 0);   /* the body is ours now */
+    call_free(call);
+    if (dropped > 0) {
+        snprintf(j->error, sizeof j->error, "response: actions larger than "
+                 "webhook_response_limit (%zu bytes)", body.limit);
+        j->result = ATTEMPT_PERMANENT;
+        mr_buf_free(&body);
+        job_attempt_finished(j);
+        return;
+    }
+    effects_run_actions(j, body.data ? body.data : (const unsigned char *)"", body.len);
+    mr_buf_free(&body);
+}
+
 static void on_done(http_transfer *t, int code)
 {
     webhook_call *call = (webhook_call *)t;
@@ -272,6 +301,10 @@ static void on_done(http_transfer *t, int code)
                      (int)(call->response.len < ERROR_BODY_CHARS ? call->response.len
                                                                  : ERROR_BODY_CHARS),
                      call->response.data ? (const char *)call->response.data : "");
+    }
+    if (j->result == ATTEMPT_DONE && j->robot->webhook.actions) {
+        answer_with_actions(call);
+        return;
     }
     call_free(call);
     job_attempt_finished(j);

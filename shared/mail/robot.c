@@ -55,7 +55,8 @@ static const kind_def kinds[] = {
 /* Fields every robot may have, besides its kind's section. */
 static const char *const common_fields[] = {"name", "kind", "ordered", "concurrency",
                                             "timeout", NULL};
-static const char *const webhook_fields[] = {"url", "secret", "format", "allow_private", NULL};
+static const char *const webhook_fields[] = {"url", "secret", "format", "allow_private",
+                                             "actions", NULL};
 static const char *const exec_fields[] = {"command", "shell", "user", "group", "directory",
                                           "output", "sandbox", "network", "limits", NULL};
 static const char *const limit_fields[] = {"cpu_seconds", "memory_mb", "files", "processes",
@@ -233,6 +234,8 @@ static int parse_string(json_t *value, const string_rule *rule, char **out, mr_e
     return copy_string(out, s, err);
 }
 
+static int parse_flag(json_t *value, const char *pointer, int *out, mr_err *err);
+
 static int parse_webhook(json_t *section, mr_robot *robot, mr_err *err)
 {
     json_t *url = json_object_get(section, "url");
@@ -256,7 +259,8 @@ static int parse_webhook(json_t *section, mr_robot *robot, mr_err *err)
     if (allow_private != NULL && !json_is_boolean(allow_private))
         return mr_err_set(err, "/webhook/allow_private: must be true or false");
     robot->webhook.allow_private = json_is_true(allow_private);
-    return 0;
+    return parse_flag(json_object_get(section, "actions"), "/webhook/actions",
+                      &robot->webhook.actions, err);
 }
 
 /* --- exec ----------------------------------------------------------------- */

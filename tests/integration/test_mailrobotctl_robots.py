@@ -265,6 +265,8 @@ VALIDATION_CASES = [
     ("secret-null", with_webhook(secret=None), False, "/webhook/secret"),
     ("format-xml", with_webhook(format="xml"), False, "/webhook/format"),
     ("allow-private-yes", with_webhook(allow_private="yes"), False, "/webhook/allow_private"),
+    ("webhook-actions", with_webhook(actions=True), True, None),
+    ("webhook-actions-1", with_webhook(actions=1), False, "/webhook/actions"),
     ("array", [robot_doc("r")], False, "/"),
     ("not-json", b'{"name": "r", kind: webhook}', False, "/"),
 ]

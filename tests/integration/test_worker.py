@@ -116,6 +116,61 @@ def test_delivers_signed_json(env):
     assert types == ["received", "routed", "delivered"]
 
 
+def actions_path(doc):
+    import base64
+    raw = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+    return "/actions/" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def test_a_webhook_may_answer_with_actions(env):
+    """Opt-in "actions": the application's 2xx JSON body asks for a mail and
+    state; they go through the same path as an exec robot's actions."""
+    from email import policy
+    from email.parser import BytesParser
+    d, rx = env.directory, env.receiver
+    answer = {"actions": [
+        {"type": "send", "to": ["desk@example.net"], "subject": "Ticket opened",
+         "text": "Ticket T-7 was opened.\n"},
+        {"type": "set_state", "key": "last", "value": "T-7"}]}
+    path = actions_path(answer)
+    d.robot("answering", rx.url(path), webhook={"actions": True})
+    d.route("answering@robots.example.test", "answering")
+    queue_id, _ = send(env, "answering@robots.example.test", subject="Please open a ticket")
+    rx.wait_for(1, path, where=lambda r: queue_id.encode() in r["body"])
+    mr_id = record_id(env, queue_id)
+    [out] = read_records(env.brokers, "mailrobot.outbound",
+                         where=lambda r: r.h("mr.id") == mr_id)
+    assert out.h("mr.kind") == "send" and out.h("mr.rcpt_to") == "desk@example.net"
+    assert out.h("mr.robot") == "answering"
+    mail = BytesParser(policy=policy.default).parsebytes(out.value)
+    assert mail["Subject"] == "Ticket opened" and mail["Auto-Submitted"] == "auto-generated"
+    assert d.r.get("mailrobot:state:answering:last") == b"T-7"
+    assert [e["type"] for e in events_for(env, mr_id, 3)][-1] == "delivered"
+
+
+def test_a_webhook_without_the_opt_in_ignores_its_answer(env):
+    d, rx = env.directory, env.receiver
+    path = actions_path({"actions": [{"type": "reject", "reason": "no"}]})
+    d.robot("plain", rx.url(path))
+    d.route("plain@robots.example.test", "plain")
+    queue_id, _ = send(env, "plain@robots.example.test")
+    rx.wait_for(1, path, where=lambda r: queue_id.encode() in r["body"])
+    mr_id = record_id(env, queue_id)
+    assert [e["type"] for e in events_for(env, mr_id, 3)][-1] == "delivered"
+
+
+def test_a_webhooks_invalid_actions_are_a_dead_letter(env):
+    d, rx = env.directory, env.receiver
+    path = actions_path(b"<html>OK</html>")
+    d.robot("badanswer", rx.url(path), webhook={"actions": True})
+    d.route("badanswer@robots.example.test", "badanswer")
+    queue_id, _ = send(env, "badanswer@robots.example.test")
+    mr_id = record_id(env, queue_id)
+    [dead] = read_records(env.brokers, "mailrobot.dead", where=lambda r: r.h("mr.id") == mr_id)
+    assert dead.h("mr.error_kind") == "permanent"
+    assert dead.h("mr.error").startswith("output: invalid actions: /: ")
+
+
 def test_raw_format_posts_the_message_itself(env):
     d, rx = env.directory, env.receiver
     d.robot("rawbot", rx.url("/ok?raw"), webhook={"format": "raw"})

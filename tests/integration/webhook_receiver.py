@@ -8,12 +8,15 @@ path:
                       k-th status of the list, the last one after that
   /sleep/MS           waits MS milliseconds, then 200
   /slow-first/MS      the first request of a delivery waits MS ms, then 200
+  /actions/B64        200 with the body base64url-decoded from B64 (a
+                      webhook robot's "actions" answer)
 
 Each record has "at" (request arrived) and "end" (just before the answer
 was sent). It checks
 nothing itself; tests do, with an independent HMAC (Python's
 hmac) for the signature."""
 
+import base64
 import hashlib
 import hmac
 import json
@@ -49,7 +52,7 @@ class Receiver:
                 # Before the answer leaves: the next request of a key cannot
                 # arrive before this moment.
                 record["end"] = time.monotonic()
-                payload = b"receiver says %d" % status
+                payload = receiver.body_for(self.path, status)
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -63,6 +66,13 @@ class Receiver:
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
+
+    @staticmethod
+    def body_for(path, status):
+        parts = path.split("?")[0].strip("/").split("/")
+        if parts[0] == "actions":
+            return base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        return b"receiver says %d" % status
 
     @staticmethod
     def answer(path, nth):

@@ -92,6 +92,7 @@ typedef struct mr_robot {
         char *secret;         /* at least 16 bytes; required */
         mr_webhook_format format;
         int allow_private;    /* default 0 */
+        int actions;          /* 1: a 2xx response's JSON body is actions (actions-v1) */
     } webhook;
     struct {
         char *command;        /* as in /etc/aliases after the '|' (at most 4096 bytes) */
