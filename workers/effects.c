@@ -17,12 +17,21 @@
  * once), webhooks carry it in Mailrobot-Effect-Id, state writes are
  * idempotent. Output that is not valid is the robot's permanent error: a
  * dead letter naming the problem, never a crash.
+ *
+ * The autoreply robot uses the same path for its one reply: RFC 3834's
+ * refusals first, then a reservation in Redis (<p>:autoreply:<robot>:
+ * <sender>, SET NX with the robot's period: once per sender per period,
+ * across workers and restarts), then the reply with a null envelope sender
+ * onto <prefix>.outbound. If Kafka refuses it, the reservation is dropped
+ * so that the retry can answer.
  */
+#include <ctype.h>
 #include <arpa/inet.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -128,6 +137,10 @@ static void publish_mail(effects *e, const mr_outbound_mail *mail)
         fail(e, ATTEMPT_TEMPORARY, "cannot queue the mail", err.msg);
 }
 
+static void ignore_reply(void *arg, redisReply *reply, const char *error)
+{
+}
+
 /* The producer's callback for an outbound mail. */
 void effects_published(job *j, const char *error)
 {
@@ -135,6 +148,11 @@ void effects_published(job *j, const char *error)
 
     if (e == NULL)
         return;
+    if (error != NULL && j->robot->kind == MR_ROBOT_AUTOREPLY) {
+        const char *argv[2] = {"DEL", e->redis_key};
+
+        wredis_command(j->w->redis, ignore_reply, NULL, 2, argv, NULL);
+    }
     if (error != NULL) {
         fail(e, ATTEMPT_TEMPORARY, "Kafka refused the mail", error);
         return;
@@ -407,4 +425,119 @@ void effects_free(job *j)
     mr_actions_free(&e->actions);
     free(e);
     j->effects = NULL;
+}
+
+/* --- the autoreply robot --------------------------------------------------------------- */
+
+/* tmpl with every "{subject}" replaced by subject (malloc'd). */
+static char *fill_template(const char *tmpl, const char *subject)
+{
+    static const char mark[] = "{subject}";
+    size_t count = 0, len;
+    char *out, *o;
+
+    for (const char *p = strstr(tmpl, mark); p; p = strstr(p + sizeof mark - 1, mark))
+        count++;
+    len = strlen(tmpl) + count * strlen(subject) + 1;
+    if ((out = malloc(len)) == NULL)
+        return NULL;
+    o = out;
+    for (const char *p = tmpl; *p;) {
+        if (strncmp(p, mark, sizeof mark - 1) == 0) {
+            o = stpcpy(o, subject);
+            p += sizeof mark - 1;
+        } else {
+            *o++ = *p++;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static void on_autoreply_reserved(void *arg, redisReply *reply, const char *error)
+{
+    effects *e = arg;
+
+    if (error != NULL) {
+        fail(e, ATTEMPT_TEMPORARY, "autoreply: Redis", error);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_NIL) {
+        suppressed(e, "this sender was answered within the robot's period");
+        finish(e, ATTEMPT_DONE);
+        return;
+    }
+    effects_next(e);
+}
+
+/* The reply, built before anything is reserved: a mail that cannot be
+ * built is the robot's permanent error. */
+static int autoreply_build(effects *e, mr_err *err)
+{
+    const mr_robot *robot = e->j->robot;
+    char *subject = mr_original_subject(&e->ctx);
+    mr_mail_content content;
+    mr_outbound_mail *mail;
+    int rc = -1;
+
+    memset(&content, 0, sizeof content);
+    e->actions.items = calloc(1, sizeof *e->actions.items);
+    if (subject == NULL || e->actions.items == NULL) {
+        free(subject);
+        return mr_err_set(err, "out of memory");
+    }
+    e->actions.count = 1;
+    e->actions.items[0].type = MR_ACTION_REPLY;
+    mail = &e->actions.items[0].mail;
+    content.text = fill_template(robot->autoreply.text, subject);
+    content.subject = robot->autoreply.subject ? fill_template(robot->autoreply.subject, subject)
+                                               : NULL;
+    if (content.text != NULL && (robot->autoreply.subject == NULL || content.subject != NULL)
+        && mr_outbound_reply(&e->ctx, 0, &content, mail, err) == 0) {
+        free(mail->mail_from);
+        mail->mail_from = strdup("");   /* RFC 3834 3.3: a null return path */
+        rc = mail->mail_from ? 0 : mr_err_set(err, "out of memory");
+    } else if (content.text == NULL) {
+        mr_err_set(err, "out of memory");
+    }
+    free((char *)content.text);
+    free((char *)content.subject);
+    free(subject);
+    return rc;
+}
+
+void effects_run_autoreply(job *j)
+{
+    effects *e = effects_new(j);
+    char ttl[32];
+    const char *argv[6] = {"SET", NULL, "1", "NX", "PX", ttl};
+    mr_err err;
+    int n;
+
+    if (e == NULL)
+        return;
+    if (mr_reply_refused(&e->ctx, &err)) {
+        suppressed(e, err.msg);
+        finish(e, ATTEMPT_DONE);
+        return;
+    }
+    if (strcasecmp(j->sender, j->recipient) == 0) {
+        suppressed(e, "the original comes from the robot's own address");
+        finish(e, ATTEMPT_DONE);
+        return;
+    }
+    if (autoreply_build(e, &err) < 0) {
+        /* The original leaves nobody to answer (no usable From): no reply. */
+        suppressed(e, err.msg);
+        finish(e, ATTEMPT_DONE);
+        return;
+    }
+    n = snprintf(e->redis_key, sizeof e->redis_key, "%s:%s%s:", j->w->redis_prefix,
+                 MR_KEY_AUTOREPLY, j->robot_name);
+    for (size_t i = 0; j->sender[i] && (size_t)n + 1 < sizeof e->redis_key; i++)
+        e->redis_key[n++] = (char)tolower((unsigned char)j->sender[i]);
+    e->redis_key[n] = '\0';
+    snprintf(ttl, sizeof ttl, "%lld", (long long)j->robot->autoreply.period_ms);
+    argv[1] = e->redis_key;
+    wredis_command(j->w->redis, on_autoreply_reserved, e, 6, argv, NULL);
 }

@@ -304,6 +304,13 @@ static void job_deliver(job *j)
     case MR_ROBOT_EXEC:
         exec_deliver(j);
         return;
+    case MR_ROBOT_DROP:
+        j->result = ATTEMPT_DONE;   /* accepted and discarded: "delivered" */
+        job_attempt_finished(j);
+        return;
+    case MR_ROBOT_AUTOREPLY:
+        effects_run_autoreply(j);
+        return;
     }
 }
 

@@ -19,8 +19,10 @@
  *                (exec_prepare.c computes what local(8) would give it,
  *                exec_plan.c the rest of what it needs, exec_spawn.c
  *                starts it)
- *   effects.c    what exec robots ask for on stdout: mail to send on the
- *                outbound topic, webhooks, state, defer, reject
+ *   effects.c    what exec robots ask for on stdout (and webhook
+ *                robots in their answer): mail to send on the outbound
+ *                topic, webhooks, state, defer, reject; and the
+ *                autoreply robot
  *   outcome.c    retry topics, dead letters, events
  *   metrics.c    /metrics and /healthz (libmicrohttpd, its own thread;
  *                counters are atomics)
@@ -269,6 +271,7 @@ void exec_free(worker *w);
  * sets j->result and calls job_attempt_finished(). */
 void effects_run_reply(job *j, const unsigned char *output, size_t len);
 void effects_run_actions(job *j, const unsigned char *output, size_t len);
+void effects_run_autoreply(job *j);      /* the autoreply robot (RFC 3834) */
 void effects_free(job *j);
 void effects_published(job *j, const char *error);  /* Kafka took (or refused) a mail */
 

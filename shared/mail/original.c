@@ -160,16 +160,16 @@ static void utf8_cut(char *s, size_t max)
     s[max] = '\0';
 }
 
-static char *reply_subject(const mr_outbound_context *ctx)
+/* The decoded, cleaned subject (g_malloc'd; "" without one). */
+static char *decoded_subject(const mr_outbound_context *ctx)
 {
     mr_header_field field;
-    char *raw, *decoded = NULL, *clean, *subject;
-    const char *s;
+    char *raw, *decoded, *clean;
     GMimeParserOptions *options;
 
     if (!mr_header_find(ctx->original, ctx->original_len, "Subject", &field)
         || (raw = mr_header_value(&field)) == NULL)
-        return g_strdup("Re:");
+        return g_strdup("");
     utf8_cut(raw, SUBJECT_READ_LIMIT);
     options = outbound_parser_options();
     decoded = g_mime_utils_header_decode_text(options, raw);
@@ -177,8 +177,28 @@ static char *reply_subject(const mr_outbound_context *ctx)
     free(raw);
     clean = text_cleaned(decoded != NULL ? decoded : "");
     g_free(decoded);
-    s = g_strstrip(clean);
-    subject = g_ascii_strncasecmp(s, "re:", 3) == 0 ? g_strdup(s) : g_strconcat("Re: ", s, NULL);
+    g_strstrip(clean);
+    return clean;
+}
+
+char *mr_original_subject(const mr_outbound_context *ctx)
+{
+    char *subject = decoded_subject(ctx);
+    char *copy = strdup(subject);
+
+    g_free(subject);
+    return copy;
+}
+
+static char *reply_subject(const mr_outbound_context *ctx)
+{
+    char *clean, *subject;
+
+    if (!mr_header_find(ctx->original, ctx->original_len, "Subject", &(mr_header_field){0}))
+        return g_strdup("Re:");
+    clean = decoded_subject(ctx);
+    subject = g_ascii_strncasecmp(clean, "re:", 3) == 0 ? g_strdup(clean)
+                                                        : g_strconcat("Re: ", clean, NULL);
     g_free(clean);
     utf8_cut(subject, SUBJECT_MAX);
     return g_strchomp(subject);

@@ -41,6 +41,8 @@ typedef struct kind_def {
 
 static int parse_webhook(json_t *section, mr_robot *robot, mr_err *err);
 static int parse_exec(json_t *section, mr_robot *robot, mr_err *err);
+static int parse_drop(json_t *section, mr_robot *robot, mr_err *err);
+static int parse_autoreply(json_t *section, mr_robot *robot, mr_err *err);
 
 static const char *const webhook_secrets[] = {"secret", NULL};
 static const char *const no_secrets[] = {NULL};
@@ -48,6 +50,8 @@ static const char *const no_secrets[] = {NULL};
 static const kind_def kinds[] = {
     {"webhook", MR_ROBOT_WEBHOOK, parse_webhook, webhook_secrets},
     {"exec", MR_ROBOT_EXEC, parse_exec, no_secrets},
+    {"drop", MR_ROBOT_DROP, parse_drop, no_secrets},
+    {"autoreply", MR_ROBOT_AUTOREPLY, parse_autoreply, no_secrets},
 };
 
 #define KIND_COUNT (sizeof kinds / sizeof kinds[0])
@@ -59,6 +63,8 @@ static const char *const webhook_fields[] = {"url", "secret", "format", "allow_p
                                              "actions", NULL};
 static const char *const exec_fields[] = {"command", "shell", "user", "group", "directory",
                                           "output", "sandbox", "network", "limits", NULL};
+static const char *const no_fields[] = {NULL};
+static const char *const autoreply_fields[] = {"subject", "text", "period", NULL};
 static const char *const limit_fields[] = {"cpu_seconds", "memory_mb", "files", "processes",
                                            "file_size_mb", "output_kb", NULL};
 
@@ -510,6 +516,78 @@ static int parse_timeout(json_t *value, mr_robot *robot, mr_err *err)
     return 0;
 }
 
+/* --- drop, autoreply ------------------------------------------------------ */
+
+static int parse_drop(json_t *section, mr_robot *robot, mr_err *err)
+{
+    if (section == NULL)
+        return 0;   /* optional */
+    if (!json_is_object(section))
+        return mr_err_set(err, "/drop: must be an object");
+    return reject_unknown(section, "/drop", no_fields, 0, err);
+}
+
+/* Characters (code points) of valid UTF-8, as JSON Schema counts them. */
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s != '\0'; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+static int template_string(json_t *value, const char *pointer, size_t max, int one_line,
+                           char **out, mr_err *err)
+{
+    const char *s = json_string_value(value);
+
+    if (value == NULL)
+        return 0;
+    if (s == NULL || s[0] == '\0' || utf8_chars(s) > max)
+        return mr_err_set(err, "%s: must be a string of 1 to %zu characters", pointer, max);
+    for (const unsigned char *p = (const unsigned char *)s; one_line && *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return mr_err_set(err, "%s: must not hold control characters (line breaks, tabs)",
+                              pointer);
+    return copy_string(out, s, err);
+}
+
+/* 1m to 365d in minutes, hours or days. */
+static int parse_period(json_t *value, int64_t *out, mr_err *err)
+{
+    const char *text = json_string_value(value);
+    size_t len;
+    mr_err why;
+
+    *out = 7LL * 86400000;
+    if (value == NULL)
+        return 0;
+    len = text ? strlen(text) : 0;
+    if (text == NULL || len < 2 || len > 32 || strchr("mhd", text[len - 1]) == NULL
+        || mr_parse_duration(text, out, &why) < 0 || *out < 60000LL
+        || *out > 365LL * 86400000)
+        return mr_err_set(err, "/autoreply/period: must be minutes, hours or days "
+                          "(m, h, d) from 1m to 365d");
+    return 0;
+}
+
+static int parse_autoreply(json_t *section, mr_robot *robot, mr_err *err)
+{
+    if (!json_is_object(section))
+        return mr_err_set(err, "/autoreply: must be an object");
+    if (reject_unknown(section, "/autoreply", autoreply_fields, 0, err) < 0
+        || template_string(json_object_get(section, "subject"), "/autoreply/subject", 900, 1,
+                           &robot->autoreply.subject, err) < 0)
+        return -1;
+    if (json_object_get(section, "text") == NULL)
+        return mr_err_set(err, "/autoreply/text: required");
+    if (template_string(json_object_get(section, "text"), "/autoreply/text", 65536, 0,
+                        &robot->autoreply.text, err) < 0)
+        return -1;
+    return parse_period(json_object_get(section, "period"), &robot->autoreply.period_ms, err);
+}
+
 /* The kind's own section is required; another kind's section is an error. */
 static int parse_sections(json_t *root, const kind_def *kind, mr_robot *robot, mr_err *err)
 {
@@ -518,7 +596,7 @@ static int parse_sections(json_t *root, const kind_def *kind, mr_robot *robot, m
     for (size_t i = 0; i < KIND_COUNT; i++)
         if (&kinds[i] != kind && json_object_get(root, kinds[i].name) != NULL)
             return mr_err_set(err, "/%s: only for kind %s", kinds[i].name, kinds[i].name);
-    if (section == NULL)
+    if (section == NULL && kind->kind != MR_ROBOT_DROP)
         return mr_err_set(err, "/%s: required for kind %s", kind->name, kind->name);
     return kind->parse(section, robot, err);
 }
@@ -591,6 +669,8 @@ void mr_robot_free(mr_robot *robot)
     free(robot->exec.user);
     free(robot->exec.group);
     free(robot->exec.directory);
+    free(robot->autoreply.subject);
+    free(robot->autoreply.text);
     free(robot->json);
     memset(robot, 0, sizeof *robot);
 }

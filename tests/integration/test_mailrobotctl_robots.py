@@ -174,6 +174,10 @@ def exec_doc(**fields):
     return {"name": "r", "kind": "exec", "exec": {"command": "/usr/local/bin/r.py", **fields}}
 
 
+def autoreply_doc(**fields):
+    return {"name": "r", "kind": "autoreply", "autoreply": {"text": "Away.", **fields}}
+
+
 def with_webhook(**fields):
     return robot_doc("r", webhook=fields)
 
@@ -236,6 +240,27 @@ VALIDATION_CASES = [
     ("exec-limits-memory-string", exec_doc(limits={"memory_mb": "64"}), False,
      "/exec/limits/memory_mb"),
     ("exec-limits-unknown", exec_doc(limits={"swap_mb": 1}), False, "/exec/limits/swap_mb"),
+    ("drop", {"name": "r", "kind": "drop"}, True, None),
+    ("drop-empty-section", {"name": "r", "kind": "drop", "drop": {}}, True, None),
+    ("drop-field", {"name": "r", "kind": "drop", "drop": {"log": True}}, False, "/drop/log"),
+    ("drop-with-exec", {**exec_doc(), "kind": "drop"}, False, "/exec"),
+    ("autoreply", autoreply_doc(), True, None),
+    ("autoreply-everything", autoreply_doc(subject="Away: {subject}", period="0030d"), True,
+     None),
+    ("autoreply-period-1m", autoreply_doc(period="1m"), True, None),
+    ("autoreply-period-8760h", autoreply_doc(period="8760h"), True, None),
+    ("autoreply-unicode-subject", autoreply_doc(subject="\u00c0 " * 450), True, None),
+    ("autoreply-missing", {"name": "r", "kind": "autoreply"}, False, "/autoreply"),
+    ("autoreply-text-missing", {"name": "r", "kind": "autoreply", "autoreply": {}}, False,
+     "/autoreply/text"),
+    ("autoreply-text-empty", autoreply_doc(text=""), False, "/autoreply/text"),
+    ("autoreply-subject-newline", autoreply_doc(subject="a\nb"), False, "/autoreply/subject"),
+    ("autoreply-subject-901", autoreply_doc(subject="\u00c0" * 901), False,
+     "/autoreply/subject"),
+    ("autoreply-period-59s", autoreply_doc(period="59s"), False, "/autoreply/period"),
+    ("autoreply-period-366d", autoreply_doc(period="366d"), False, "/autoreply/period"),
+    ("autoreply-period-number", autoreply_doc(period=7), False, "/autoreply/period"),
+    ("autoreply-unknown", autoreply_doc(cc="x@y"), False, "/autoreply/cc"),
     ("webhook-missing", {"name": "r", "kind": "webhook"}, False, "/webhook"),
     ("webhook-not-object", {"name": "r", "kind": "webhook", "webhook": "http://h"}, False,
      "/webhook"),

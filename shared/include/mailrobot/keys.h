@@ -18,6 +18,9 @@
  *                                       or mr.id + "/" + mr.replay for a replay
  *   <p>:state:<robot>:<key>     string  an exec robot's set_state action: its value;
  *                                       expires if the action gave ttl_seconds
+ *   <p>:autoreply:<robot>:<sender>  string  an autoreply robot answered sender
+ *                                       (lower-cased) at this time (ms); expires
+ *                                       after the robot's period
  *
  * Routing (SPEC §6) for recipient local+ext@domain: route:local+ext@domain,
  * then route:local@domain (ext passed to the robot), then route:@domain, then
@@ -33,6 +36,7 @@
 #define MR_KEY_ROUTES "routes"
 #define MR_KEY_DONE "done:"
 #define MR_KEY_STATE "state:"
+#define MR_KEY_AUTOREPLY "autoreply:"
 #define MR_ROUTE_DEFAULT "*"
 
 #endif

@@ -185,6 +185,10 @@ int mr_outbound_forward(const mr_outbound_context *ctx, unsigned index, const ch
  * ("the original has a null sender; no reply (RFC 3834)"), else 0. */
 int mr_reply_refused(const mr_outbound_context *ctx, mr_err *why);
 
+/* The original's Subject, decoded (RFC 2047) to UTF-8, control characters
+ * as spaces, trimmed; "" without one. malloc'd, or NULL (out of memory). */
+char *mr_original_subject(const mr_outbound_context *ctx);
+
 /* Whether s is an address mail can be sent to: local@domain, the local
  * part a dot-atom of at most 64 characters, the domain host names of
  * letters, digits and hyphens joined by dots, at most 254 in all (the

@@ -53,7 +53,9 @@
 
 typedef enum mr_robot_kind {
     MR_ROBOT_WEBHOOK = 0,
-    MR_ROBOT_EXEC = 1
+    MR_ROBOT_EXEC = 1,
+    MR_ROBOT_DROP = 2,       /* accept and discard */
+    MR_ROBOT_AUTOREPLY = 3   /* RFC 3834 automatic reply, once per sender per period */
 } mr_robot_kind;
 
 typedef enum mr_exec_output {
@@ -106,6 +108,11 @@ typedef struct mr_robot {
         /* Limits; 0: the worker's exec_* default. */
         int64_t cpu_seconds, memory_mb, files, processes, file_size_mb, output_kb;
     } exec;
+    struct {
+        char *subject;        /* template ({subject}); NULL: "Re: " + the original's */
+        char *text;           /* template ({subject}) */
+        int64_t period_ms;    /* default 7 days */
+    } autoreply;
     char *json;               /* the document as applied (NUL-terminated) */
 } mr_robot;
 
