@@ -4,6 +4,7 @@ the command itself sees them; the process group killed on timeout; output
 bounded; concurrency limits; what exit statuses mean; the output modes
 "reply" and "actions" and where their mail goes; bubblewrap."""
 
+import grp
 import json
 import pwd
 import time
@@ -59,6 +60,27 @@ def test_command_runs_as_the_robot_user_with_a_clean_environment(env):
     assert work.stat().st_uid == user.pw_uid and (work.stat().st_mode & 0o777) == 0o750
     types = [ev["type"] for ev in events(env, mr_id, "delivered")]
     assert types[-1] == "delivered"
+
+
+def test_robot_user_and_group_override_the_default(env):
+    # Another unprivileged user and another group than exec_user's own.
+    out = outdir(env, "otheruser")
+    rcpt = env.robots.add("otheruser", f"{env.bin}/recorder.py {out}",
+                          exec={"user": "mailrobot", "group": EXEC_USER})
+    send(env, rcpt)
+    [rec] = recorded(out)
+    assert rec["uid"] == pwd.getpwnam("mailrobot").pw_uid
+    assert rec["gid"] == grp.getgrnam(EXEC_USER).gr_gid
+    assert rec["groups"] == [grp.getgrnam(EXEC_USER).gr_gid]
+    work = env.robots_dir / "otheruser"
+    assert (work.stat().st_uid, work.stat().st_gid) == (rec["uid"], rec["gid"])
+
+
+def test_root_is_refused(env):
+    rcpt = env.robots.add("asroot", "true", exec={"user": "root"})
+    mr_id, _ = send(env, rcpt)
+    retried = next(e for e in events(env, mr_id, "retried") if e["type"] == "retried")
+    assert "robots never run as root" in retried["error"]
 
 
 def test_every_limit_reaches_the_command(env):
