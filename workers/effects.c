@@ -79,10 +79,6 @@ static void fail(effects *e, attempt_result result, const char *what, const char
 
 static void context_of(job *j, mr_outbound_context *ctx)
 {
-    static char hostname[256];
-
-    if (hostname[0] == '\0' && gethostname(hostname, sizeof hostname - 1) < 0)
-        snprintf(hostname, sizeof hostname, "localhost");
     memset(ctx, 0, sizeof *ctx);
     ctx->original = j->msg->payload;
     ctx->original_len = j->msg->len;
@@ -91,7 +87,7 @@ static void context_of(job *j, mr_outbound_context *ctx)
     ctx->robot = j->robot_name;
     ctx->recipient = j->recipient;
     ctx->sender = j->sender;
-    ctx->hostname = hostname;
+    ctx->hostname = j->w->hostname;
     ctx->size_limit = (size_t)j->w->cfg->max_message_bytes;
     ctx->skip_refused_replies = 1;   /* a bounce or list mail gets no reply; no error */
 }

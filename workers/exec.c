@@ -50,6 +50,7 @@ struct exec_state {
     size_t running;
     job *waiting_head, *waiting_tail;   /* FIFO for exec_process_limit */
     struct exec_run *runs;
+    int fd_limit;                        /* RLIMIT_NOFILE: fds a child closes */
 };
 
 /* What the child needs, all computed before fork(). */
@@ -384,8 +385,8 @@ static void run_start(job *j)
 {
     worker *w = j->w;
     exec_run *r = calloc(1, sizeof *r);
-    exec_envelope envelope;
     exec_plan plan;
+    int planned;
     int fds[3] = {-1, -1, -1};
     mr_err err;
 
@@ -402,9 +403,9 @@ static void run_start(job *j)
     mr_buf_init(&r->out, stdout_limit(j));
     mr_buf_init(&r->err, (size_t)exec_limit_or(j->robot->exec.output_kb, w->cfg->exec_output_kb)
                              << 10);
-    exec_envelope_of(j, &envelope);
-    if (exec_plan_make(&plan, j, &err) < 0
-        || exec_input(&envelope, j->msg->payload, j->msg->len, &r->input, &err) < 0
+    planned = exec_plan_make(&plan, j, &err) == 0;
+    plan.fd_limit = w->exec->fd_limit;
+    if (!planned || exec_input(&plan.envelope, j->msg->payload, j->msg->len, &r->input, &err) < 0
         || (r->pid = exec_spawn(&plan, fds, &err)) < 0) {
         exec_plan_free(&plan);
         exec_run_free(r);
@@ -472,9 +473,13 @@ void exec_abandon(job *j)
 
 int exec_init(worker *w, mr_err *err)
 {
+    struct rlimit own;
+
     w->exec = calloc(1, sizeof *w->exec);
     if (w->exec == NULL)
         return mr_err_set(err, "out of memory");
+    w->exec->fd_limit = getrlimit(RLIMIT_NOFILE, &own) == 0 && own.rlim_cur < 65536
+                            ? (int)own.rlim_cur : 65536;
     w->exec->sigchld = evsignal_new(w->base, SIGCHLD, on_sigchld, w);
     if (w->exec->sigchld == NULL || event_add(w->exec->sigchld, NULL) < 0)
         return mr_err_set(err, "cannot watch SIGCHLD");

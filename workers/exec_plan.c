@@ -182,7 +182,7 @@ void exec_plan_free(exec_plan *p)
     free(p->env);
 }
 
-void exec_envelope_of(const job *j, exec_envelope *e)
+static void envelope_of(const job *j, exec_envelope *e)
 {
     memset(e, 0, sizeof *e);
     e->sender = j->sender;
@@ -204,18 +204,14 @@ int exec_plan_make(exec_plan *p, const job *j, mr_err *err)
 {
     const mr_robot *robot = j->robot;
     const mr_config *cfg = j->w->cfg;
-    exec_envelope envelope;
-    struct rlimit own;
 
     memset(p, 0, sizeof *p);
-    exec_envelope_of(j, &envelope);
+    envelope_of(j, &p->envelope);
     plan_limits(p, robot, cfg);
-    p->fd_limit = getrlimit(RLIMIT_NOFILE, &own) == 0 && own.rlim_cur < 65536
-                      ? (int)own.rlim_cur : 65536;
     if (plan_identity(p, robot, cfg, err) < 0 || plan_directory(p, robot, cfg, err) < 0)
         return -1;
     if ((p->argv = exec_argv(robot->exec.command, robot->exec.shell, err)) == NULL
-        || (p->env = exec_environment(&envelope, p->directory, EXEC_SHELL,
+        || (p->env = exec_environment(&p->envelope, p->directory, EXEC_SHELL,
                                       cfg->exec_export_environment, environ, err)) == NULL
         || plan_path(p, err) < 0)
         return -1;

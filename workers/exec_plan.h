@@ -29,12 +29,12 @@ typedef struct exec_plan {
     int switch_user;
     struct rlimit limits[6];
     int limit_names[6];
-    int fd_limit;             /* the worker's RLIMIT_NOFILE: fds to close */
+    int fd_limit;             /* the worker's RLIMIT_NOFILE: fds to close (set by exec.c) */
+    exec_envelope envelope;   /* the delivery, from the record's headers */
 } exec_plan;
 
 /* exec_plan.c */
 int64_t exec_limit_or(int64_t robot, int64_t config);   /* robot's value, else config's */
-void exec_envelope_of(const job *j, exec_envelope *e);
 /* Identity, working directory (created), limits, argv, environment and,
  * for bwrap, its command line. Errors are the operator's to fix. */
 int exec_plan_make(exec_plan *p, const job *j, mr_err *err);

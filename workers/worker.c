@@ -62,11 +62,10 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 
 static void name_worker(worker *w)
 {
-    char host[128] = "localhost";
-
-    gethostname(host, sizeof host - 1);
-    host[sizeof host - 1] = '\0';
-    snprintf(w->name, sizeof w->name, "%s:%d", host, (int)getpid());
+    if (gethostname(w->hostname, sizeof w->hostname - 1) < 0 || w->hostname[0] == '\0')
+        snprintf(w->hostname, sizeof w->hostname, "localhost");
+    w->hostname[sizeof w->hostname - 1] = '\0';
+    snprintf(w->name, sizeof w->name, "%s:%d", w->hostname, (int)getpid());
 }
 
 static void name_topics(worker *w)

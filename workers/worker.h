@@ -128,6 +128,7 @@ struct worker {
     const mr_logger *log;
     struct event_base *base;
     mr_kafka_context kafka;
+    char hostname[128];           /* Message-IDs of the mails robots send */
     char name[160];               /* host:pid, in events */
     char redis_prefix[128];
 
