@@ -45,19 +45,24 @@ static int config_check(ctl_context *ctx)
     return CTL_OK;
 }
 
+static int is_secret(const char *name)
+{
+    return strstr(name, "password") != NULL || strstr(name, "secret") != NULL;
+}
+
 static int config_show(ctl_context *ctx)
 {
     for (const mr_config_key *k = mr_config_keys(); k->name != NULL; k++) {
         char value[1024];
 
         mr_config_format_value(&ctx->cfg, k, value, sizeof value);
-        printf("%s = %s\n", k->name, value);
+        printf("%s = %s\n", k->name, is_secret(k->name) && value[0] ? "(hidden)" : value);
     }
     for (size_t i = 0; i < ctx->cfg.kafka_count; i++) {
         const mr_kafka_setting *s = &ctx->cfg.kafka[i];
-        int secret = strstr(s->name, "password") != NULL || strstr(s->name, "secret") != NULL;
 
-        printf("kafka.%s = %s    # %s\n", s->name, secret ? "(hidden)" : s->value, s->origin);
+        printf("kafka.%s = %s    # %s\n", s->name, is_secret(s->name) ? "(hidden)" : s->value,
+               s->origin);
     }
     return CTL_OK;
 }

@@ -19,6 +19,8 @@
 static const char *const partition_by_choices[] = {"thread", "recipient", "none", NULL};
 static const char *const log_level_choices[] = {"debug", "info", "warn", "error", "off", NULL};
 static const char *const bool_choices[] = {"no", "yes", NULL};
+static const char *const starttls_choices[] = {"required", "optional", "no", NULL};
+static const char *const smtp_auth_choices[] = {"any", "plain", "login", NULL};
 
 #define KEY(name_, type_, field_, def_, min_, max_, choices_, desc_) \
     {name_, type_, offsetof(mr_config, field_), def_, min_, max_, choices_, desc_}
@@ -161,6 +163,56 @@ static const mr_config_key config_keys[] = {
         "environment is what local(8) would set."),
     KEY("exec_bwrap", MR_CONFIG_STRING, exec_bwrap, "/usr/bin/bwrap", 1, 0, NULL,
         "The bubblewrap program, for robots with `\"sandbox\": \"bwrap\"`."),
+    KEY("smtp_relay", MR_CONFIG_STRING, smtp_relay, "", 0, 0, NULL,
+        "The relay that mail robots send (`<prefix>.outbound`) is delivered to: "
+        "`smtp://host[:port]` (STARTTLS as `smtp_starttls` says) or "
+        "`smtps://host[:port]` (TLS from the start). Empty: this worker does not "
+        "send; the mail waits in Kafka for a worker that does."),
+    KEY("smtp_starttls", MR_CONFIG_ENUM, smtp_starttls, "required", 0, 0, starttls_choices,
+        "For an `smtp://` relay: `required` (no TLS, no mail: retried), "
+        "`optional` (TLS when the relay offers STARTTLS) or `no`."),
+    KEY("smtp_tls_verify", MR_CONFIG_ENUM, smtp_tls_verify, "yes", 0, 0, bool_choices,
+        "Verify the relay's certificate and host name. `no` only for tests."),
+    KEY("smtp_ca_file", MR_CONFIG_STRING, smtp_ca_file, "", 0, 0, NULL,
+        "PEM file of the certificate authorities the relay's certificate is "
+        "checked against. Empty: the system's."),
+    KEY("smtp_username", MR_CONFIG_STRING, smtp_username, "", 0, 0, NULL,
+        "User name for SMTP AUTH at the relay. Empty: no AUTH."),
+    KEY("smtp_password", MR_CONFIG_STRING, smtp_password, "", 0, 0, NULL,
+        "Password for SMTP AUTH (better set as MAILROBOT_SMTP_PASSWORD). Never "
+        "logged."),
+    KEY("smtp_auth", MR_CONFIG_ENUM, smtp_auth, "any", 0, 0, smtp_auth_choices,
+        "AUTH mechanism: `any` (the best the relay offers), `plain` or `login`."),
+    KEY("smtp_helo", MR_CONFIG_STRING, smtp_helo, "", 0, 0, NULL,
+        "Name the sender gives in EHLO. Empty: the host name."),
+    KEY("smtp_timeout", MR_CONFIG_DURATION, smtp_timeout, "2m", 100, 3600000, NULL,
+        "Longest time of one message's SMTP transaction (connect to the 250 "
+        "after DATA). A timeout is retried."),
+    KEY("smtp_connect_timeout", MR_CONFIG_DURATION, smtp_connect_timeout, "30s", 100, 600000,
+        NULL, "Longest time to connect to the relay (TCP, greeting, EHLO, TLS)."),
+    KEY("smtp_concurrency", MR_CONFIG_INT, smtp_concurrency, "8", 1, 1000, NULL,
+        "Messages one worker process sends to the relay at once (each on its "
+        "own connection)."),
+    KEY("smtp_rate_limit", MR_CONFIG_INT, smtp_rate_limit, "0", 0, 1000000, NULL,
+        "Most messages per second one worker process sends to the relay. 0: no "
+        "limit."),
+    KEY("smtp_reuse_connections", MR_CONFIG_ENUM, smtp_reuse_connections, "yes", 0, 0,
+        bool_choices, "Keep connections to the relay open between messages. `no` "
+        "opens one per message (bench/outbound compares the two)."),
+    KEY("smtp_idle_time", MR_CONFIG_DURATION, smtp_idle_time, "30s", 1000, 3600000, NULL,
+        "An idle connection to the relay older than this is closed rather than "
+        "reused (keep it below the relay's own idle timeout, 300 s in Postfix)."),
+    KEY("dkim_keys", MR_CONFIG_STRING, dkim_keys, "", 0, 0, NULL,
+        "DKIM signing keys, blank-separated `domain:selector:/path/key.pem` "
+        "entries. Mail whose From domain has a key is signed before it is sent. "
+        "Empty: no signing."),
+    KEY("srs_domain", MR_CONFIG_STRING, srs_domain, "", 0, 0, NULL,
+        "Domain of SRS envelope senders (forward robots with "
+        "`\"envelope_sender\": \"srs\"`). Mail to it must reach the worker, so "
+        "that bounces find their way back."),
+    KEY("srs_secret", MR_CONFIG_STRING, srs_secret, "", 0, 0, NULL,
+        "Secret of the SRS hashes (better set as MAILROBOT_SRS_SECRET); at least "
+        "16 characters when srs_domain is set."),
     KEY("log_level", MR_CONFIG_ENUM, log_level, "info", 0, 0, log_level_choices,
         "Least severe log level written: `debug`, `info`, `warn`, `error` or `off`."),
     KEY("log_file", MR_CONFIG_STRING, log_file, "", 0, 0, NULL,

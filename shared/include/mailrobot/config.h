@@ -93,6 +93,23 @@ typedef struct mr_config {
             exec_output_kb;
     char *exec_export_environment;
     char *exec_bwrap;
+    char *smtp_relay;           /* "" = this worker does not send */
+    int smtp_starttls;          /* 0 required, 1 optional, 2 no */
+    int smtp_tls_verify;        /* 0 no, 1 yes */
+    char *smtp_ca_file;
+    char *smtp_username;
+    char *smtp_password;
+    int smtp_auth;              /* 0 any, 1 plain, 2 login */
+    char *smtp_helo;
+    int64_t smtp_timeout;       /* ms */
+    int64_t smtp_connect_timeout; /* ms */
+    int64_t smtp_concurrency;
+    int64_t smtp_rate_limit;    /* messages per second, 0 = none */
+    int smtp_reuse_connections; /* 0 no, 1 yes */
+    int64_t smtp_idle_time;     /* ms */
+    char *dkim_keys;
+    char *srs_domain;
+    char *srs_secret;
     int log_level;              /* mr_log_level */
     char *log_file;             /* "" = stderr (daemons) / nowhere (ingest) */
 
