@@ -334,7 +334,7 @@ static const char *missing_topic(const rd_kafka_metadata_t *md, const char **nee
  * answer, the worker starts anyway and waits for it. */
 static int check_topics(worker *w, mr_err *err)
 {
-    const char *needed[MR_MAX_RETRY_DELAYS + 3];
+    const char *needed[MR_MAX_RETRY_DELAYS + 4];
     const char *missing = NULL;
     size_t n = 0;
 
@@ -343,6 +343,8 @@ static int check_topics(worker *w, mr_err *err)
     needed[n++] = w->events_topic;
     for (size_t i = 0; i < w->retry_topic_count; i++)
         needed[n++] = w->retry_topics[i].name;
+    if (w->sender != NULL)
+        needed[n++] = w->outbound_topic;
     for (int attempt = 0; attempt < TOPIC_CHECKS; attempt++) {
         const rd_kafka_metadata_t *md = NULL;
 
@@ -372,8 +374,10 @@ int consumer_start(worker *w, mr_err *err)
     if (w->consumer == NULL || check_topics(w, err) < 0)
         return -1;
     rd_kafka_poll_set_consumer(w->consumer);
-    topics = rd_kafka_topic_partition_list_new(1 + (int)w->retry_topic_count);
+    topics = rd_kafka_topic_partition_list_new(2 + (int)w->retry_topic_count);
     rd_kafka_topic_partition_list_add(topics, w->inbound_topic, RD_KAFKA_PARTITION_UA);
+    if (w->sender != NULL)   /* mail robots send (sender.c) */
+        rd_kafka_topic_partition_list_add(topics, w->outbound_topic, RD_KAFKA_PARTITION_UA);
     for (size_t i = 0; i < w->retry_topic_count; i++)
         rd_kafka_topic_partition_list_add(topics, w->retry_topics[i].name,
                                           RD_KAFKA_PARTITION_UA);

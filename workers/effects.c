@@ -24,6 +24,14 @@
  * across workers and restarts), then the reply with a null envelope sender
  * onto <prefix>.outbound. If Kafka refuses it, the reservation is dropped
  * so that the retry can answer.
+ *
+ * The forward robot likewise sends one mail: the original, unchanged but
+ * for Delivered-To: <robot address> in front, to the robot's addresses,
+ * with the envelope sender kept, fixed or SRS-rewritten (srs.h). A message
+ * that was here before (our Delivered-To) or has more Received and
+ * Delivered-To fields than hop_limit is a loop: dead letter, kind "loop".
+ * Mail to an SRS address at srs_domain is a bounce to a forwarded mail: it
+ * goes, with a null sender, to the address the SRS address stands for.
  */
 #include <ctype.h>
 #include <arpa/inet.h>
@@ -33,12 +41,15 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 
+#include "mailrobot/header_fields.h"
 #include "mailrobot/keys.h"
 #include "mailrobot/outbound.h"
+#include "mailrobot/srs.h"
 
 #include "worker.h"
 
@@ -536,4 +547,145 @@ void effects_run_autoreply(job *j)
     snprintf(ttl, sizeof ttl, "%lld", (long long)j->robot->autoreply.period_ms);
     argv[1] = e->redis_key;
     wredis_command(j->w->redis, on_autoreply_reserved, e, 6, argv, NULL);
+}
+
+/* --- the forward robot ------------------------------------------------------------------ */
+
+/* A loop: the original already carries Delivered-To: <our address>, or
+ * more Received and Delivered-To fields than the robot's hop_limit.
+ * Returns 1 with the reason in why. */
+static int forward_loop(const job *j, char *why, size_t whysz)
+{
+    mr_header_scan scan;
+    mr_header_field f;
+    int64_t hops = 0;
+
+    mr_header_scan_init(&scan, j->msg->payload, j->msg->len);
+    while (mr_header_next(&scan, &f)) {
+        int delivered_to = mr_header_is(&f, "Delivered-To");
+        char *value;
+
+        if (!delivered_to && !mr_header_is(&f, "Received"))
+            continue;
+        hops++;
+        if (delivered_to && (value = mr_header_value(&f)) != NULL) {
+            int ours = strcasecmp(value, j->recipient) == 0;
+
+            free(value);
+            if (ours) {
+                snprintf(why, whysz, "mail loop: the message was delivered to %s before "
+                         "(Delivered-To)", j->recipient);
+                return 1;
+            }
+        }
+    }
+    if (hops > j->robot->forward.hop_limit) {
+        snprintf(why, whysz, "mail loop: %lld Received/Delivered-To fields, more than the "
+                 "robot's hop_limit %lld", (long long)hops, (long long)j->robot->forward.hop_limit);
+        return 1;
+    }
+    return 0;
+}
+
+/* Whether srs_domain is set and the recipient is an SRS address at it: a
+ * bounce to a mail we forwarded. */
+static int srs_bounce(const job *j)
+{
+    const char *domain = j->w->cfg->srs_domain;
+    const char *at = strrchr(j->recipient, '@');
+
+    return domain[0] != '\0' && at != NULL && strcasecmp(at + 1, domain) == 0
+           && (strncasecmp(j->recipient, "SRS0", 4) == 0
+               || strncasecmp(j->recipient, "SRS1", 4) == 0);
+}
+
+/* The envelope sender of the copy: the null sender stays null (a bounce
+ * must not make bounces); otherwise as the robot says. */
+static int forward_sender(const job *j, char *out, size_t outsz, mr_err *err)
+{
+    const mr_config *cfg = j->w->cfg;
+
+    if (j->sender[0] == '\0' || j->robot->forward.envelope_sender == MR_ENVELOPE_SENDER_KEEP) {
+        snprintf(out, outsz, "%s", j->sender);
+        return 0;
+    }
+    if (j->robot->forward.envelope_sender == MR_ENVELOPE_SENDER_FIXED) {
+        snprintf(out, outsz, "%s", j->robot->forward.sender);
+        return 0;
+    }
+    if (cfg->srs_domain[0] == '\0' || strlen(cfg->srs_secret) < 16)
+        return mr_err_set(err, "envelope_sender \"srs\" needs srs_domain and an srs_secret of "
+                          "16 characters or more in the configuration");
+    return mr_srs_forward(cfg->srs_secret, cfg->srs_domain, j->sender, time(NULL), out, outsz,
+                          err);
+}
+
+/* The copy: the original with Delivered-To: <robot address> in front (what
+ * the next forwarder's loop check finds). */
+static int forward_build(effects *e, const char *const *to, size_t count, const char *mail_from,
+                         mr_err *err)
+{
+    const job *j = e->j;
+    mr_outbound_mail *mail;
+    unsigned char *with;
+    int n;
+
+    if ((e->actions.items = calloc(1, sizeof *e->actions.items)) == NULL)
+        return mr_err_set(err, "out of memory");
+    e->actions.count = 1;
+    e->actions.items[0].type = MR_ACTION_FORWARD;
+    mail = &e->actions.items[0].mail;
+    if (mr_outbound_forward(&e->ctx, 0, to, count, mail, err) < 0)
+        return -1;
+    n = (int)strlen(j->recipient) + (int)sizeof "Delivered-To: \r\n";
+    if ((with = malloc(mail->message_len + (size_t)n)) == NULL
+        || (free(mail->mail_from), mail->mail_from = strdup(mail_from)) == NULL) {
+        free(with);
+        return mr_err_set(err, "out of memory");
+    }
+    n = snprintf((char *)with, (size_t)n, "Delivered-To: %s\r\n", j->recipient);
+    memcpy(with + n, mail->message, mail->message_len);
+    free(mail->message);
+    mail->message = with;
+    mail->message_len += (size_t)n;
+    return 0;
+}
+
+void effects_run_forward(job *j)
+{
+    const mr_config *cfg = j->w->cfg;
+    effects *e = effects_new(j);
+    char mail_from[MR_SRS_ADDRESS_MAX + 1], original[MR_SRS_ADDRESS_MAX + 1];
+    const char *bounce_to[1] = {original};
+    mr_err err;
+
+    if (e == NULL)
+        return;
+    if (forward_loop(j, j->error, sizeof j->error)) {
+        j->permanent_kind = "loop";
+        finish(e, ATTEMPT_PERMANENT);
+        return;
+    }
+    if (srs_bounce(j)) {
+        /* Back to the address the SRS address stands for, as a bounce. */
+        if (mr_srs_reverse(cfg->srs_secret, j->recipient, time(NULL), 0, original,
+                           sizeof original, &err) < 0) {
+            snprintf(j->error, sizeof j->error, "SRS address %s: %s", j->recipient, err.msg);
+            finish(e, ATTEMPT_PERMANENT);
+            return;
+        }
+        if (forward_build(e, bounce_to, 1, "", &err) < 0) {
+            fail(e, ATTEMPT_PERMANENT, "forward", err.msg);
+            return;
+        }
+    } else if (forward_sender(j, mail_from, sizeof mail_from, &err) < 0) {
+        snprintf(j->error, sizeof j->error, "forward: %s", err.msg);
+        finish(e, ATTEMPT_TEMPORARY);   /* the operator's to fix: defer, never lose */
+        return;
+    } else if (forward_build(e, (const char *const *)j->robot->forward.to,
+                             j->robot->forward.to_count, mail_from, &err) < 0) {
+        fail(e, ATTEMPT_PERMANENT, "forward", err.msg);
+        return;
+    }
+    effects_next(e);
 }

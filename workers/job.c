@@ -20,6 +20,8 @@
 
 #include "mailrobot/clock.h"
 #include "mailrobot/keys.h"
+#include "mailrobot/outbound.h"
+#include "mailrobot/srs.h"
 
 #include "worker.h"
 
@@ -63,6 +65,74 @@ const char *job_header(const job *j, const char *name)
     return value;
 }
 
+/* Copies header name into out if it is there and fits; returns 1 if so. */
+static int header_copy_into(rd_kafka_headers_t *hdrs, const char *name, char *out, size_t outsz)
+{
+    const void *value;
+    size_t len;
+
+    if (hdrs == NULL
+        || rd_kafka_header_get_last(hdrs, name, &value, &len) != RD_KAFKA_RESP_ERR_NO_ERROR
+        || len == 0 || len >= outsz)
+        return 0;
+    memcpy(out, value, len);
+    out[len] = '\0';
+    return 1;
+}
+
+/* Whether s (len bytes) can go into MAIL FROM/RCPT TO as <s>: local@domain
+ * of printable ASCII without blanks, quotes or angle brackets, at most
+ * MR_SRS_ADDRESS_MAX bytes (SRS addresses are longer than RFC 5321's
+ * 64-byte local part; relays take them). */
+static int envelope_address_ok(const char *s, size_t len)
+{
+    const char *at = memchr(s, '@', len);
+
+    if (len == 0 || len > MR_SRS_ADDRESS_MAX || at == NULL || at == s || at == s + len - 1)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] <= ' ' || s[i] >= 0x7f || strchr("<>\"\\(),;:[]", s[i]) != NULL)
+            return 0;
+    return 1;
+}
+
+/* An outbound record (mr.effect_id): its envelope must be usable as is,
+ * because it goes into SMTP commands: mr.mail_from "" or an address, and
+ * 1..MR_RCPT_LIMIT mr.rcpt_to addresses. j->sender is mr.mail_from. */
+static int read_outbound_headers(job *j, rd_kafka_headers_t *hdrs)
+{
+    const void *value;
+    size_t len, count = 0;
+
+    j->outbound = 1;
+    free(j->sender);
+    j->sender = header_copy(hdrs, MR_H_MAIL_FROM);
+    if (j->forced_robot != NULL)
+        snprintf(j->robot_name, sizeof j->robot_name, "%s", j->forced_robot);
+    if (j->id[0] == '\0')
+        snprintf(j->id, sizeof j->id, "%s", j->effect_id);
+    if (j->sender == NULL
+        || (j->sender[0] != '\0' && !envelope_address_ok(j->sender, strlen(j->sender)))) {
+        snprintf(j->error, sizeof j->error, "outbound record with %s %s", MR_H_MAIL_FROM,
+                 j->sender == NULL ? "missing" : "not an address");
+        return -1;
+    }
+    for (; rd_kafka_header_get(hdrs, count, MR_H_RCPT_TO, &value, &len)
+           == RD_KAFKA_RESP_ERR_NO_ERROR; count++) {
+        if (!envelope_address_ok(value, len)) {
+            snprintf(j->error, sizeof j->error, "outbound record: %s %zu is not an address",
+                     MR_H_RCPT_TO, count);
+            return -1;
+        }
+    }
+    if (count == 0 || count > MR_RCPT_LIMIT) {
+        snprintf(j->error, sizeof j->error, "outbound record with %zu %s headers (1 to %d)",
+                 count, MR_H_RCPT_TO, MR_RCPT_LIMIT);
+        return -1;
+    }
+    return 0;
+}
+
 /* Reads the mr.* headers. Returns 0, or -1 when the record is unusable
  * (no mr.id or mr.recipient): it goes to the dead-letter topic. */
 static int read_headers(job *j)
@@ -96,6 +166,8 @@ static int read_headers(job *j)
     free(id);
     if (j->sender == NULL)
         j->sender = strdup("");
+    if (header_copy_into(hdrs, MR_H_EFFECT_ID, j->effect_id, sizeof j->effect_id))
+        return read_outbound_headers(j, hdrs);
     if (j->id[0] == '\0' || j->recipient == NULL || j->recipient[0] == '\0') {
         snprintf(j->error, sizeof j->error, "record without %s",
                  j->id[0] == '\0' ? "mr.id" : "mr.recipient");
@@ -154,17 +226,20 @@ void job_start(worker *w, rd_kafka_message_t *msg, partition *p)
         return;
     }
     outcome_event(w, j, "received", NULL, NULL);
-    if (ordering_acquire(w, j)) {
-        j->state = JOB_ROUTING;
-        router_route(j);
-    } else {
+    if (ordering_acquire(w, j))
+        job_key_acquired(j);
+    else
         j->state = JOB_WAITING_KEY;
-    }
 }
 
-/* ordering.c calls this when a job's turn for its key has come. */
+/* ordering.c calls this when a job's turn for its key has come. Mail to
+ * send needs no route: it goes to the relay. */
 void job_key_acquired(job *j)
 {
+    if (j->outbound) {
+        job_dedupe(j);
+        return;
+    }
     j->state = JOB_ROUTING;
     router_route(j);
 }
@@ -240,8 +315,14 @@ void job_routed(job *j, const char *failure_kind)
 
 /* --- delivered before? -------------------------------------------------------------- */
 
+/* <prefix>:done:<id>[/<replay>]:<robot>, or for mail to send
+ * <prefix>:sent:<effect id>. */
 static void done_key(const job *j, char *out, size_t outsz)
 {
+    if (j->outbound) {
+        snprintf(out, outsz, "%s:%s%s", j->w->redis_prefix, MR_KEY_SENT, j->effect_id);
+        return;
+    }
     snprintf(out, outsz, "%s:%s%s%s%s:%s", j->w->redis_prefix, MR_KEY_DONE, j->id,
              j->replay ? "/" : "", j->replay ? j->replay : "", j->robot_name);
 }
@@ -256,9 +337,17 @@ static void on_dedupe_reply(void *arg, redisReply *reply, const char *error)
     }
     j->redis_failures = 0;
     if (reply->type == REDIS_REPLY_STRING) {
-        outcome_event(j->w, j, "skipped", "error", "already delivered");
+        outcome_event(j->w, j, "skipped", "error", j->outbound ? "already sent"
+                                                                 : "already delivered");
         metrics_count(j->w, "skipped", j->robot_name);
         job_finish(j);
+        return;
+    }
+    if (j->outbound) {
+        j->state = JOB_DELIVERING;
+        j->attempt_started_ms = mr_monotonic_ms();
+        j->error[0] = '\0';
+        sender_deliver(j);
         return;
     }
     switch (robot_slot_acquire(j->w, j)) {
@@ -311,6 +400,9 @@ static void job_deliver(job *j)
     case MR_ROBOT_AUTOREPLY:
         effects_run_autoreply(j);
         return;
+    case MR_ROBOT_FORWARD:
+        effects_run_forward(j);
+        return;
     }
 }
 
@@ -325,8 +417,8 @@ static void on_marked(void *arg, redisReply *reply, const char *error)
     }
     snprintf(duration, sizeof duration, "%lld",
              (long long)(mr_monotonic_ms() - j->attempt_started_ms));
-    outcome_event(j->w, j, "delivered", "duration_ms", duration);
-    metrics_count(j->w, "delivered", j->robot_name);
+    outcome_event(j->w, j, j->outbound ? "sent" : "delivered", "duration_ms", duration);
+    metrics_count(j->w, j->outbound ? "sent" : "delivered", j->robot_name);
     metrics_observe_latency(j->w, (double)(mr_monotonic_ms() - j->attempt_started_ms) / 1000);
     job_finish(j);
 }
@@ -341,7 +433,8 @@ static void job_mark_done(job *j)
     done_key(j, key, sizeof key);
     snprintf(ttl, sizeof ttl, "%lld", (long long)j->w->cfg->dedupe_ttl);
     snprintf(value, sizeof value, "{\"at\":\"%s\",\"status\":%d}",
-             mr_format_rfc3339(mr_wall_ms(), at, sizeof at), j->http_status);
+             mr_format_rfc3339(mr_wall_ms(), at, sizeof at),
+             j->outbound ? j->smtp_status : j->http_status);
     wredis_command(j->w->redis, on_marked, j, 5, argv, NULL);
 }
 
@@ -363,7 +456,7 @@ static void strict_retry(job *j)
 
 void job_attempt_finished(job *j)
 {
-    if (j->state == JOB_DELIVERING)
+    if (j->state == JOB_DELIVERING && !j->outbound)
         robot_slot_release(j->w, j);
     switch (j->result) {
     case ATTEMPT_DONE:
@@ -376,7 +469,7 @@ void job_attempt_finished(job *j)
             outcome_retry_or_dead(j);
         return;
     case ATTEMPT_PERMANENT:
-        outcome_dead(j, "permanent");
+        outcome_dead(j, j->permanent_kind ? j->permanent_kind : "permanent");
         return;
     }
 }
@@ -422,6 +515,8 @@ void job_free(job *j)
     effects_free(j);
     if (j->robot && j->robot->kind == MR_ROBOT_EXEC)
         exec_abandon(j);
+    if (j->outbound)
+        sender_abandon(j);
     if (j->timer)
         event_free(j->timer);
     if (j->robot)

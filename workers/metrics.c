@@ -5,7 +5,9 @@
  * HTTP thread only reads them.
  *
  *   mailrobot_records_received_total            records consumed
- *   mailrobot_deliveries_total{robot,outcome}   delivered | skipped | retried | dead
+ *   mailrobot_deliveries_total{robot,outcome}   delivered | sent | skipped | retried |
+ *                                               postponed | dead ("sent": mail the
+ *                                               robot sent, confirmed by the relay)
  *   mailrobot_in_flight                          records held now
  *   mailrobot_consumer_lag                       records behind the end of the log
  *   mailrobot_delivery_duration_seconds          histogram of successful attempts
@@ -28,10 +30,11 @@
 
 #include "worker.h"
 
-#define OUTCOMES 5
+#define OUTCOMES 6
 #define HEARTBEAT_STALE_MS 10000
 
-static const char *const outcome_names[OUTCOMES] = {"delivered", "skipped", "retried", "postponed", "dead"};
+static const char *const outcome_names[OUTCOMES] = {"delivered", "sent", "skipped", "retried",
+                                                    "postponed", "dead"};
 static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 #define BUCKETS (sizeof buckets / sizeof buckets[0])
 

@@ -290,6 +290,11 @@ void outcome_event(worker *w, const job *j, const char *type, const char *extra_
                                                                   && strcmp(type, "postponed") != 0)));
     if (j->http_status > 0)
         json_object_set_new(ev, "http_status", json_integer(j->http_status));
+    if (j->outbound) {
+        json_object_set_new(ev, "effect_id", json_string(j->effect_id));
+        if (j->smtp_status > 0)
+            json_object_set_new(ev, "smtp_status", json_integer(j->smtp_status));
+    }
     if (j->exec_ran && strcmp(type, "received") != 0 && strcmp(type, "routed") != 0)
         add_exec_fields(ev, j);
     if (strcmp(type, "retried") == 0 || strcmp(type, "dead") == 0

@@ -114,7 +114,7 @@ int worker_init(worker *w, const mr_config *cfg, const mr_logger *log, mr_err *e
         return mr_err_set(err, "OpenSSL has no HMAC");
     if (exec_init(w, err) < 0 || (w->metrics = metrics_start(w, err)) == NULL
         || (w->redis = wredis_new(w, err)) == NULL
-        || (w->http = http_client_new(w, err)) == NULL)
+        || (w->http = http_client_new(w, err)) == NULL || sender_init(w, err) < 0)
         return -1;
     w->producer = mr_producer_new(cfg, &w->kafka, 0, outcome_delivered, err);
     if (w->producer == NULL || (fd = mr_producer_event_fd(w->producer, err)) < 0)
@@ -158,6 +158,7 @@ void worker_free(worker *w)
         job_free(j);
     }
     exec_free(w);
+    sender_free(w);
     consumer_close(w);
     for (int i = 0; i < 2; i++)
         if (w->signals[i])

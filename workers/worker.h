@@ -23,6 +23,8 @@
  *                robots in their answer): mail to send on the outbound
  *                topic, webhooks, state, defer, reject; and the
  *                autoreply robot
+ *   sender.c     the outbound sender: mail robots send (<prefix>.outbound)
+ *                delivered by SMTP to the relay, through http.c's curl
  *   outcome.c    retry topics, dead letters, events
  *   metrics.c    /metrics and /healthz (libmicrohttpd, its own thread;
  *                counters are atomics)
@@ -55,6 +57,7 @@ typedef struct wredis wredis;
 typedef struct http_client http_client;
 typedef struct metrics metrics;
 typedef struct effects effects;
+typedef struct sender sender;
 
 /* --- outcome of one delivery attempt ----------------------------------------- */
 
@@ -89,6 +92,13 @@ struct job {
          *received_at, *forced_robot, *replay, *client_hostname, *client_protocol,
          *sasl_method, *sasl_sender, *sasl_username;
     int attempt;              /* attempts made before this consumption */
+    /* Outbound records (mail robots send, sender.c): the effect id; j->id
+     * is then the message the mail is a consequence of, j->sender the
+     * envelope sender and robot_name the robot that sent it. */
+    int outbound;
+    char effect_id[33];
+    struct smtp_send *smtp;   /* the SMTP transaction in progress */
+    int smtp_status;          /* the relay's last reply code */
     char source[MR_TOPIC_NAME_MAX + 48];
     /* Routing. */
     char robot_name[MR_ROBOT_NAME_MAX + 1];
@@ -116,6 +126,7 @@ struct job {
     char error[MR_ERR_MAX];
     attempt_result result;
     char outcome_kind[16];    /* "retry", or the dead letter's error kind */
+    const char *permanent_kind; /* a permanent failure's error kind (NULL: "permanent") */
     struct event *timer;      /* Redis back-off, strict-order retry */
     int redis_failures;
     job *next, *prev;         /* the worker's list of jobs */
@@ -162,6 +173,7 @@ struct worker {
     struct evp_mac_st *hmac;      /* OpenSSL's HMAC, fetched once (webhook.c) */
     struct exec_state *exec;      /* exec robots: children, global limit (exec.c) */
     char outbound_topic[MR_TOPIC_NAME_MAX];
+    sender *sender;               /* NULL: smtp_relay is empty (sender.c) */
     metrics *metrics;
 
     struct event *signals[2];     /* SIGTERM, SIGINT */
@@ -247,7 +259,15 @@ struct http_transfer {
 };
 http_client *http_client_new(worker *w, mr_err *err);
 void http_start(http_client *h, http_transfer *t);
+void http_cancel(http_client *h, http_transfer *t);  /* done() is not called */
 void http_client_free(http_client *h);
+
+/* sender.c */
+int sender_init(worker *w, mr_err *err);
+void sender_deliver(job *j);             /* -> job_attempt_finished() */
+void sender_abandon(job *j);
+void sender_free(worker *w);
+attempt_result sender_classify(int curl_code, long smtp_status);
 
 /* webhook.c */
 void webhook_deliver(job *j);            /* -> job_attempt_finished() */
@@ -273,6 +293,7 @@ void exec_free(worker *w);
 void effects_run_reply(job *j, const unsigned char *output, size_t len);
 void effects_run_actions(job *j, const unsigned char *output, size_t len);
 void effects_run_autoreply(job *j);      /* the autoreply robot (RFC 3834) */
+void effects_run_forward(job *j);        /* the forward robot (loops, SRS) */
 void effects_free(job *j);
 void effects_published(job *j, const char *error);  /* Kafka took (or refused) a mail */
 

@@ -79,7 +79,7 @@ static const mr_config_key config_keys[] = {
     KEY("retry_delays", MR_CONFIG_DURATION_LIST, retry_delays, "1m,10m,1h,6h", 1000, 7LL * 86400000, NULL,
         "Comma-separated delays of the retry topics `<prefix>.retry.<delay>`, "
         "one per attempt after the first; when they are used up the message is "
-        "dead-lettered. At most 16."),
+        "dead-lettered. At most 16, all different."),
     KEY("redis_prefix", MR_CONFIG_STRING, redis_prefix, "mailrobot", 1, 0, NULL,
         "Prefix of every Redis key mailrobot uses (layout: docs/redis.md), so "
         "several installations can share one Redis."),
@@ -632,6 +632,11 @@ static int validate(const mr_config *cfg, mr_err *err)
                                    "digits, '.', '_' and '-'", cfg->topic_prefix);
     if (strlen(cfg->topic_prefix) > 200)
         return mr_err_set(err, "key 'topic_prefix': longer than 200 characters");
+    for (size_t i = 0; i < cfg->retry_delays.count; i++)
+        for (size_t k = 0; k < i; k++)
+            if (cfg->retry_delays.ms[i] == cfg->retry_delays.ms[k])
+                return mr_err_set(err, "key 'retry_delays': delay %zu is the same as delay "
+                                  "%zu (each delay names its own topic)", i + 1, k + 1);
     return 0;
 }
 

@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "mailrobot/json_pointer.h"
+#include "mailrobot/outbound.h"
 #include "mailrobot/robot.h"
 #include "mailrobot/units.h"
 
@@ -43,6 +44,7 @@ static int parse_webhook(json_t *section, mr_robot *robot, mr_err *err);
 static int parse_exec(json_t *section, mr_robot *robot, mr_err *err);
 static int parse_drop(json_t *section, mr_robot *robot, mr_err *err);
 static int parse_autoreply(json_t *section, mr_robot *robot, mr_err *err);
+static int parse_forward(json_t *section, mr_robot *robot, mr_err *err);
 
 static const char *const webhook_secrets[] = {"secret", NULL};
 static const char *const no_secrets[] = {NULL};
@@ -52,6 +54,7 @@ static const kind_def kinds[] = {
     {"exec", MR_ROBOT_EXEC, parse_exec, no_secrets},
     {"drop", MR_ROBOT_DROP, parse_drop, no_secrets},
     {"autoreply", MR_ROBOT_AUTOREPLY, parse_autoreply, no_secrets},
+    {"forward", MR_ROBOT_FORWARD, parse_forward, no_secrets},
 };
 
 #define KIND_COUNT (sizeof kinds / sizeof kinds[0])
@@ -65,6 +68,8 @@ static const char *const exec_fields[] = {"command", "shell", "user", "group", "
                                           "output", "sandbox", "network", "limits", NULL};
 static const char *const no_fields[] = {NULL};
 static const char *const autoreply_fields[] = {"subject", "text", "period", NULL};
+static const char *const forward_fields[] = {"to", "envelope_sender", "sender", "hop_limit",
+                                             NULL};
 static const char *const limit_fields[] = {"cpu_seconds", "memory_mb", "files", "processes",
                                            "file_size_mb", "output_kb", NULL};
 
@@ -323,10 +328,13 @@ static int parse_optional_string(json_t *value, const string_rule *rule, char **
     return value == NULL ? 0 : parse_string(value, rule, out, err);
 }
 
+/* An optional choice: *out is the index of value in choices (NULL-terminated). */
 static int parse_choice(json_t *value, const char *pointer, const char *const *choices,
                         int *out, mr_err *err)
 {
     const char *s = json_string_value(value);
+    char names[128];
+    size_t n = 0;
 
     if (value == NULL)
         return 0;
@@ -336,9 +344,10 @@ static int parse_choice(json_t *value, const char *pointer, const char *const *c
             return 0;
         }
     }
-    return mr_err_set(err, "%s: must be one of %s", pointer,
-                      strcmp(pointer, "/exec/output") == 0 ? "\"ignore\", \"reply\", \"actions\""
-                                                           : "\"none\", \"bwrap\"");
+    names[0] = '\0';
+    for (int i = 0; choices[i] != NULL && n < sizeof names; i++)
+        n += (size_t)snprintf(names + n, sizeof names - n, "%s\"%s\"", i ? ", " : "", choices[i]);
+    return mr_err_set(err, "%s: must be one of %s", pointer, names);
 }
 
 static int parse_flag(json_t *value, const char *pointer, int *out, mr_err *err)
@@ -588,6 +597,81 @@ static int parse_autoreply(json_t *section, mr_robot *robot, mr_err *err)
     return parse_period(json_object_get(section, "period"), &robot->autoreply.period_ms, err);
 }
 
+/* --- forward -------------------------------------------------------------- */
+
+_Static_assert(MR_FORWARD_TO_LIMIT <= MR_RCPT_LIMIT, "a forward is one outbound mail");
+
+static int parse_forward_to(json_t *to, mr_robot *robot, mr_err *err)
+{
+    size_t count = json_array_size(to);
+
+    if (to == NULL)
+        return mr_err_set(err, "/forward/to: required");
+    if (!json_is_array(to) || count == 0 || count > MR_FORWARD_TO_LIMIT)
+        return mr_err_set(err, "/forward/to: must be a list of 1 to %d addresses",
+                          MR_FORWARD_TO_LIMIT);
+    if ((robot->forward.to = calloc(count, sizeof *robot->forward.to)) == NULL)
+        return mr_err_set(err, "out of memory");
+    for (size_t i = 0; i < count; i++) {
+        const char *address = json_string_value(json_array_get(to, i));
+
+        if (address == NULL || !mr_address_valid(address))
+            return mr_err_set(err, "/forward/to/%zu: not an email address", i);
+        if (copy_string(&robot->forward.to[i], address, err) < 0)
+            return -1;
+        robot->forward.to_count++;
+    }
+    return 0;
+}
+
+/* "sender": required with envelope_sender "fixed", an error without. */
+static int parse_forward_sender(json_t *value, mr_robot *robot, mr_err *err)
+{
+    const char *address = json_string_value(value);
+    int fixed = robot->forward.envelope_sender == MR_ENVELOPE_SENDER_FIXED;
+
+    if (value == NULL)
+        return fixed ? mr_err_set(err, "/forward/sender: required with envelope_sender "
+                                  "\"fixed\"") : 0;
+    if (!fixed)
+        return mr_err_set(err, "/forward/sender: only with envelope_sender \"fixed\"");
+    if (address == NULL || !mr_address_valid(address))
+        return mr_err_set(err, "/forward/sender: not an email address");
+    return copy_string(&robot->forward.sender, address, err);
+}
+
+static int parse_hop_limit(json_t *value, mr_robot *robot, mr_err *err)
+{
+    double v = json_is_number(value) ? json_number_value(value) : 0;
+
+    robot->forward.hop_limit = MR_FORWARD_HOP_LIMIT;
+    if (value == NULL)
+        return 0;
+    if (!json_is_number(value) || v != floor(v) || v < 1 || v > MR_FORWARD_HOP_LIMIT_MAX)
+        return mr_err_set(err, "/forward/hop_limit: must be an integer from 1 to %d",
+                          MR_FORWARD_HOP_LIMIT_MAX);
+    robot->forward.hop_limit = (int64_t)v;
+    return 0;
+}
+
+static int parse_forward(json_t *section, mr_robot *robot, mr_err *err)
+{
+    static const char *const modes[] = {"srs", "keep", "fixed", NULL};
+    int mode = MR_ENVELOPE_SENDER_SRS;
+
+    if (!json_is_object(section))
+        return mr_err_set(err, "/forward: must be an object");
+    if (reject_unknown(section, "/forward", forward_fields, 0, err) < 0
+        || parse_forward_to(json_object_get(section, "to"), robot, err) < 0
+        || parse_choice(json_object_get(section, "envelope_sender"), "/forward/envelope_sender",
+                        modes, &mode, err) < 0)
+        return -1;
+    robot->forward.envelope_sender = (mr_envelope_sender)mode;
+    if (parse_forward_sender(json_object_get(section, "sender"), robot, err) < 0)
+        return -1;
+    return parse_hop_limit(json_object_get(section, "hop_limit"), robot, err);
+}
+
 /* The kind's own section is required; another kind's section is an error. */
 static int parse_sections(json_t *root, const kind_def *kind, mr_robot *robot, mr_err *err)
 {
@@ -671,6 +755,10 @@ void mr_robot_free(mr_robot *robot)
     free(robot->exec.directory);
     free(robot->autoreply.subject);
     free(robot->autoreply.text);
+    for (size_t i = 0; i < robot->forward.to_count; i++)
+        free(robot->forward.to[i]);
+    free(robot->forward.to);
+    free(robot->forward.sender);
     free(robot->json);
     memset(robot, 0, sizeof *robot);
 }

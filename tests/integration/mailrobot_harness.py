@@ -146,7 +146,8 @@ class Record:
     offset: int
     key: bytes
     value: bytes
-    headers: dict = field(default_factory=dict)
+    headers: dict = field(default_factory=dict)      # the last value of each name
+    header_list: list = field(default_factory=list)  # all (name, value), in order
 
     def h(self, name):
         return self.headers.get(name, b"").decode()
@@ -184,7 +185,7 @@ def read_records(brokers, topic="mailrobot.inbound", where=None, expect=1, timeo
                 raise RuntimeError(msg.error())
             rec = Record(msg.topic(), msg.partition(), msg.offset(), msg.key() or b"",
                          msg.value() if msg.value() is not None else None,
-                         {k: v for k, v in (msg.headers() or [])})
+                         {k: v for k, v in (msg.headers() or [])}, list(msg.headers() or []))
             if where is None or where(rec):
                 found.append(rec)
         return sorted(found, key=lambda r: (r.partition, r.offset))

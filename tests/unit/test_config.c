@@ -99,6 +99,8 @@ static void errors_name_file_line_and_key(void **state)
         {"retry_delays = 1m,,2m\n", "test.conf:1: key 'retry_delays': bad list '1m,,2m': "
                                     "empty or overlong item"},
         {"retry_delays = 1m,\n", "test.conf:1: key 'retry_delays': bad list '1m,': trailing comma"},
+        {"retry_delays = 1m,2m,60s\n", "key 'retry_delays': delay 3 is the same as delay 1 "
+                                      "(each delay names its own topic)"},
         {"topic_replication_factor = 0.5\n",
          "test.conf:1: key 'topic_replication_factor': bad number '0.5'"},
         {"bad key = 1\n", "test.conf:1: bad key name 'bad key'"},

@@ -183,12 +183,56 @@ static void errors_name_the_field(void **state)
         {"{\"name\":\"a\"," HOOK "}", "/kind: required"},
         {"{\"name\":\"a\",\"kind\":\"exec\"," HOOK "}", "/webhook: only for kind webhook"},
         {"{\"name\":\"a\",\"kind\":\"lua\"," HOOK "}",
-         "/kind: must be one of \"webhook\", \"exec\", \"drop\", \"autoreply\""},
+         "/kind: must be one of \"webhook\", \"exec\", \"drop\", \"autoreply\", \"forward\""},
         {"{\"name\":\"a\",\"kind\":\"autoreply\",\"autoreply\":{\"text\":\"x\",\"period\":\"30s\"}}",
          "/autoreply/period: must be minutes, hours or days (m, h, d) from 1m to 365d"},
         {"{\"name\":\"a\",\"kind\":\"autoreply\",\"autoreply\":{\"subject\":\"a\\tb\",\"text\":\"x\"}}",
          "/autoreply/subject: must not hold control characters (line breaks, tabs)"},
         {"{\"name\":\"a\",\"kind\":\"drop\",\"drop\":[]}", "/drop: must be an object"},
+        {"{\"name\":\"a\",\"kind\":\"forward\"}", "/forward: required for kind forward"},
+        {"{\"name\":\"a\",\"kind\":\"forward\",\"forward\":[]}", "/forward: must be an object"},
+        {"{\"name\":\"a\",\"kind\":\"drop\",\"forward\":{}}", "/forward: only for kind forward"},
+        {"{\"name\":\"a\",\"kind\":\"forward\",\"forward\":{}}", "/forward/to: required"},
+        {"{\"name\":\"a\",\"kind\":\"forward\",\"forward\":{\"to\":[]}}",
+         "/forward/to: must be a list of 1 to 50 addresses"},
+        {"{\"name\":\"a\",\"kind\":\"forward\",\"forward\":{\"to\":\"b@x.test\"}}",
+         "/forward/to: must be a list of 1 to 50 addresses"},
+        {"{\"name\":\"a\",\"kind\":\"forward\",\"forward\":{\"to\":[\"b@x.test\",\"b\"]}}",
+         "/forward/to/1: not an email address"},
+        {"{\"name\":\"a\",\"kind\":\"forward\",\"forward\":{\"to\":[\"Bob <b@x.test>\"]}}",
+         "/forward/to/0: not an email address"},
+        {"{\"name\":\"a\",\"kind\":\"forward\",\"forward\":{\"to\":[7]}}",
+         "/forward/to/0: not an email address"},
+        {"{\"name\":\"a\",\"kind\":\"forward\",\"forward\":{\"to\":[\"b@x.test\"],"
+         "\"envelope_sender\":\"original\"}}",
+         "/forward/envelope_sender: must be one of \"srs\", \"keep\", \"fixed\""},
+        {"{\"name\":\"a\",\"kind\":\"forward\",\"forward\":{\"to\":[\"b@x.test\"],"
+         "\"envelope_sender\":\"fixed\"}}",
+         "/forward/sender: required with envelope_sender \"fixed\""},
+        {"{\"name\":\"a\",\"kind\":\"forward\",\"forward\":{\"to\":[\"b@x.test\"],"
+         "\"sender\":\"c@x.test\"}}",
+         "/forward/sender: only with envelope_sender \"fixed\""},
+        {"{\"name\":\"a\",\"kind\":\"forward\",\"forward\":{\"to\":[\"b@x.test\"],"
+         "\"envelope_sender\":\"keep\",\"sender\":\"c@x.test\"}}",
+         "/forward/sender: only with envelope_sender \"fixed\""},
+        {"{\"name\":\"a\",\"kind\":\"forward\",\"forward\":{\"to\":[\"b@x.test\"],"
+         "\"envelope_sender\":\"fixed\",\"sender\":\"\"}}",
+         "/forward/sender: not an email address"},
+        {"{\"name\":\"a\",\"kind\":\"forward\",\"forward\":{\"to\":[\"b@x.test\"],"
+         "\"hop_limit\":0}}",
+         "/forward/hop_limit: must be an integer from 1 to 100"},
+        {"{\"name\":\"a\",\"kind\":\"forward\",\"forward\":{\"to\":[\"b@x.test\"],"
+         "\"hop_limit\":101}}",
+         "/forward/hop_limit: must be an integer from 1 to 100"},
+        {"{\"name\":\"a\",\"kind\":\"forward\",\"forward\":{\"to\":[\"b@x.test\"],"
+         "\"hop_limit\":2.5}}",
+         "/forward/hop_limit: must be an integer from 1 to 100"},
+        {"{\"name\":\"a\",\"kind\":\"forward\",\"forward\":{\"to\":[\"b@x.test\"],"
+         "\"hop_limit\":\"25\"}}",
+         "/forward/hop_limit: must be an integer from 1 to 100"},
+        {"{\"name\":\"a\",\"kind\":\"forward\",\"forward\":{\"to\":[\"b@x.test\"],"
+         "\"cc\":[\"c@x.test\"]}}",
+         "/forward/cc: unknown field"},
         {"{\"name\":\"a\",\"kind\":\"exec\"}", "/exec: required for kind exec"},
         {"{\"name\":\"a\",\"kind\":\"exec\",\"exec\":{}}", "/exec/command: required"},
         {"{\"name\":\"a\",\"kind\":\"exec\",\"exec\":{\"command\":\"a\\nb\"}}",
@@ -323,6 +367,62 @@ static void redaction_hides_the_secret(void **state)
     mr_robot_free(&robot);
 }
 
+static void forward_robots(void **state)
+{
+    mr_robot robot;
+    mr_err err;
+    char json[4096];
+    size_t n;
+
+    assert_int_equal(parse("{\"name\":\"alias\",\"kind\":\"forward\",\"forward\":{"
+                           "\"to\":[\"bob@example.org\"]}}", &robot, &err), 0);
+    assert_int_equal(robot.kind, MR_ROBOT_FORWARD);
+    assert_string_equal(mr_robot_kind_name(robot.kind), "forward");
+    assert_int_equal(robot.forward.to_count, 1);
+    assert_string_equal(robot.forward.to[0], "bob@example.org");
+    assert_int_equal(robot.forward.envelope_sender, MR_ENVELOPE_SENDER_SRS);
+    assert_null(robot.forward.sender);
+    assert_int_equal(robot.forward.hop_limit, MR_FORWARD_HOP_LIMIT);
+    mr_robot_free(&robot);
+
+    assert_int_equal(parse("{\"name\":\"alias\",\"kind\":\"forward\",\"forward\":{"
+                           "\"to\":[\"a@x.test\",\"B.c+d@Y.example\"],"
+                           "\"envelope_sender\":\"fixed\",\"sender\":\"bounces@x.test\","
+                           "\"hop_limit\":1e2}}", &robot, &err), 0);
+    assert_int_equal(robot.forward.to_count, 2);
+    assert_string_equal(robot.forward.to[1], "B.c+d@Y.example");
+    assert_int_equal(robot.forward.envelope_sender, MR_ENVELOPE_SENDER_FIXED);
+    assert_string_equal(robot.forward.sender, "bounces@x.test");
+    assert_int_equal(robot.forward.hop_limit, 100);
+    mr_robot_free(&robot);
+
+    assert_int_equal(parse("{\"name\":\"alias\",\"kind\":\"forward\",\"forward\":{"
+                           "\"to\":[\"a@x.test\"],\"envelope_sender\":\"keep\",\"hop_limit\":1}}",
+                           &robot, &err), 0);
+    assert_int_equal(robot.forward.envelope_sender, MR_ENVELOPE_SENDER_KEEP);
+    assert_int_equal(robot.forward.hop_limit, 1);
+    mr_robot_free(&robot);
+
+    /* 50 addresses, not 51; an error in the middle frees what was taken. */
+    n = (size_t)snprintf(json, sizeof json, "{\"name\":\"a\",\"kind\":\"forward\",\"forward\":"
+                         "{\"to\":[");
+    for (int i = 0; i < 50; i++)
+        n += (size_t)snprintf(json + n, sizeof json - n, "%s\"r%d@x.test\"", i ? "," : "", i);
+    snprintf(json + n, sizeof json - n, "]}}");
+    assert_int_equal(parse(json, &robot, &err), 0);
+    assert_int_equal(robot.forward.to_count, 50);
+    assert_string_equal(robot.forward.to[49], "r49@x.test");
+    mr_robot_free(&robot);
+    snprintf(json + n, sizeof json - n, ",\"r50@x.test\"]}}");
+    assert_int_equal(parse(json, &robot, &err), -1);
+    assert_string_equal(err.msg, "/forward/to: must be a list of 1 to 50 addresses");
+    snprintf(json + n - 1, sizeof json - n + 1, "-\"]}}");   /* "r49@x.test-" */
+    assert_int_equal(parse(json, &robot, &err), -1);
+    assert_string_equal(err.msg, "/forward/to/49: not an email address");
+    assert_null(robot.forward.to);
+    assert_int_equal(robot.forward.to_count, 0);
+}
+
 static void names(void **state)
 {
     assert_true(mr_robot_name_valid("tickets"));
@@ -347,6 +447,7 @@ int main(void)
         cmocka_unit_test(errors_name_the_field),
         cmocka_unit_test(long_values),
         cmocka_unit_test(redaction_hides_the_secret),
+        cmocka_unit_test(forward_robots),
         cmocka_unit_test(names),
     };
 

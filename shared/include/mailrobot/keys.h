@@ -16,6 +16,9 @@
  *   <p>:done:<id>:<robot>       string  delivery confirmed: JSON {"at", "status"};
  *                                       expires after dedupe_ttl. <id> is mr.id,
  *                                       or mr.id + "/" + mr.replay for a replay
+ *   <p>:sent:<effect id>        string  the relay confirmed (250) the mail of this
+ *                                       effect (outbound.h): JSON {"at", "status"};
+ *                                       never sent again; expires after dedupe_ttl
  *   <p>:state:<robot>:<key>     string  an exec robot's set_state action: its value;
  *                                       expires if the action gave ttl_seconds
  *   <p>:autoreply:<robot>:<sender>  string  an autoreply robot answered sender
@@ -35,6 +38,7 @@
 #define MR_KEY_ROUTE "route:"
 #define MR_KEY_ROUTES "routes"
 #define MR_KEY_DONE "done:"
+#define MR_KEY_SENT "sent:"
 #define MR_KEY_STATE "state:"
 #define MR_KEY_AUTOREPLY "autoreply:"
 #define MR_ROUTE_DEFAULT "*"

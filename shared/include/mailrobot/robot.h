@@ -35,6 +35,18 @@
  *     }
  *   }
  *
+ * or, to pass mail on to other addresses (docs/robots/builtin.md):
+ *
+ *   {
+ *     "name": "alias", "kind": "forward",
+ *     "forward": {
+ *       "to": ["bob@example.org"],   1 to 50 addresses
+ *       "envelope_sender": "srs",    "srs" | "keep" | "fixed"
+ *       "sender": "bounces@x.test",  only and required with "fixed"
+ *       "hop_limit": 25              Received + Delivered-To fields allowed
+ *     }
+ *   }
+ *
  * mr_robot_parse() validates exactly what schemas/robot-v1.json says (a
  * test checks both agree on a set of good and bad documents) and names the
  * offending field as a JSON pointer: "/webhook/url: must be an absolute
@@ -50,13 +62,26 @@
 #include "mailrobot/err.h"
 
 #define MR_ROBOT_NAME_MAX 64 /* names: [a-z0-9][a-z0-9_.-]{0,63} */
+#define MR_FORWARD_TO_LIMIT 50        /* addresses in forward.to (= MR_RCPT_LIMIT) */
+#define MR_FORWARD_HOP_LIMIT 25       /* default forward.hop_limit */
+#define MR_FORWARD_HOP_LIMIT_MAX 100
 
 typedef enum mr_robot_kind {
     MR_ROBOT_WEBHOOK = 0,
     MR_ROBOT_EXEC = 1,
     MR_ROBOT_DROP = 2,       /* accept and discard */
-    MR_ROBOT_AUTOREPLY = 3   /* RFC 3834 automatic reply, once per sender per period */
+    MR_ROBOT_AUTOREPLY = 3,  /* RFC 3834 automatic reply, once per sender per period */
+    MR_ROBOT_FORWARD = 4     /* the message, unchanged, to other addresses */
 } mr_robot_kind;
+
+/* The envelope sender (MAIL FROM) of a forwarded copy. */
+typedef enum mr_envelope_sender {
+    MR_ENVELOPE_SENDER_SRS = 0,   /* "srs" (default): the original's, SRS-rewritten at
+                                     srs_domain (srs.h), so that SPF passes and bounces
+                                     come back to us and on to the original sender */
+    MR_ENVELOPE_SENDER_KEEP = 1,  /* "keep": the original's as it is */
+    MR_ENVELOPE_SENDER_FIXED = 2  /* "fixed": forward.sender */
+} mr_envelope_sender;
 
 typedef enum mr_exec_output {
     MR_EXEC_OUTPUT_IGNORE = 0,  /* stdout is only kept for diagnostics */
@@ -113,6 +138,14 @@ typedef struct mr_robot {
         char *text;           /* template ({subject}) */
         int64_t period_ms;    /* default 7 days */
     } autoreply;
+    struct {
+        char **to;            /* 1..MR_FORWARD_TO_LIMIT addresses (mr_address_valid()) */
+        size_t to_count;
+        mr_envelope_sender envelope_sender;
+        char *sender;         /* MR_ENVELOPE_SENDER_FIXED: the address; else NULL */
+        int64_t hop_limit;    /* default MR_FORWARD_HOP_LIMIT: more Received and
+                                 Delivered-To fields than this is a loop */
+    } forward;
     char *json;               /* the document as applied (NUL-terminated) */
 } mr_robot;
 
