@@ -98,12 +98,14 @@ static void put_details(json_t *ev, const char *type)
             printf(" +");
             put_text(field(ev, "extension", ""));
         }
-    } else if (strcmp(type, "delivered") == 0) {
+    } else if (strcmp(type, "delivered") == 0 || strcmp(type, "sent") == 0) {
         put_number(ev, "http_status", "", "");
+        put_number(ev, "smtp_status", "", "");
         put_number(ev, "duration_ms", "", "ms");
     } else if (strcmp(type, "retried") == 0 || strcmp(type, "dead") == 0) {
         put_number(ev, "attempt", "attempt ", "");
         put_number(ev, "http_status", "", "");
+        put_number(ev, "smtp_status", "", "");
         printf(" %s", strcmp(type, "dead") == 0 ? field(ev, "error_kind", "-") : "->");
         if (strcmp(type, "retried") == 0) {
             putchar(' ');
@@ -111,6 +113,11 @@ static void put_details(json_t *ev, const char *type)
         }
         printf(": ");
         put_text(field(ev, "error", ""));
+    }
+    if (json_object_get(ev, "effect_id") != NULL) {
+        printf(" (mail ");
+        put_text(field(ev, "effect_id", ""));
+        putchar(')');
     }
     if (json_object_get(ev, "replay") != NULL) {
         printf(" (replay ");

@@ -82,6 +82,22 @@ static int relay_url(const mr_config *cfg, const char *hostname, char *out, size
     return 0;
 }
 
+static void log_start(const worker *w, const sender *s)
+{
+    static const char *const starttls[] = {"required", "optional", "no"};
+    const mr_config *cfg = w->cfg;
+    char concurrency[24], rate[24], keys[24];
+
+    snprintf(concurrency, sizeof concurrency, "%lld", (long long)cfg->smtp_concurrency);
+    snprintf(rate, sizeof rate, "%lld", (long long)cfg->smtp_rate_limit);
+    snprintf(keys, sizeof keys, "%zu", mr_dkim_key_count(s->dkim));
+    mr_log(w->log, MR_LOG_INFO, "sending the mail robots send", "relay", cfg->smtp_relay,
+           "starttls", strncmp(cfg->smtp_relay, "smtps://", 8) == 0 ? "(smtps)"
+                                                                   : starttls[cfg->smtp_starttls],
+           "auth", cfg->smtp_username[0] ? cfg->smtp_username : "(none)", "concurrency",
+           concurrency, "rate_limit", rate, "dkim_keys", keys, NULL);
+}
+
 int sender_init(worker *w, mr_err *err)
 {
     sender *s;
@@ -100,6 +116,7 @@ int sender_init(worker *w, mr_err *err)
     if (relay_url(w->cfg, w->hostname, s->url, sizeof s->url, err) < 0
         || mr_dkim_load(w->cfg->dkim_keys, &s->dkim, err) < 0)
         return -1;
+    log_start(w, s);
     return 0;
 }
 

@@ -19,7 +19,7 @@ import time
 import pytest
 import redis
 
-from mailrobot_harness import WORKER, clean_env, free_port, read_records
+from mailrobot_harness import CTL, WORKER, clean_env, free_port, read_records
 from outbound_harness import Relay, Scenario, parse
 
 
@@ -55,6 +55,11 @@ def test_mail_is_sent_once_and_marked(env, relay):
         assert sent["effect_id"] == effect and sent["smtp_status"] == 250
         assert sent["robot"] == "tester"
         assert json.loads(s.sent_marker(effect))["status"] == 250
+        tail = subprocess.run([str(CTL), "-C", str(s.config), "tail", "--from", "beginning",
+                               "--count", "2"], capture_output=True, text=True,
+                              env=clean_env(), timeout=60).stdout
+        [line] = [ln for ln in tail.splitlines() if " sent " in ln]
+        assert "tester" in line and " 250 " in line and f"(mail {effect})" in line, tail
 
         # The same record again (a replay, a rebalance): not sent twice.
         s.producer.produce(f"{s.prefix}.outbound", key=effect, value=m["data"],
@@ -137,6 +142,18 @@ def test_refused_recipient_is_dead_lettered(env, relay):
         assert "550 5.1.1 <nobody@example.org>: Recipient address rejected" in dead.h("mr.error")
         assert dead.value.startswith(b"From: Robot")   # the mail itself, for a replay
         assert relay.messages == []
+
+        # The address is fixed at the relay; the operator replays the dead letter.
+        del relay.rcpt_replies["nobody@example.org"]
+        listed = subprocess.run([str(CTL), "-C", str(s.config), "dlq", "list"],
+                                capture_output=True, text=True, env=clean_env(), timeout=60)
+        assert effect in listed.stdout and "550 5.1.1" in listed.stdout, listed
+        res = subprocess.run([str(CTL), "-C", str(s.config), "dlq", "replay", "--all"],
+                             capture_output=True, text=True, env=clean_env(), timeout=60)
+        assert res.returncode == 0, res.stderr
+        s.events(effect, "sent")
+        [m] = relay.wait(1)
+        assert m["rcpt_tos"] == ["nobody@example.org"]
     finally:
         s.stop()
 
