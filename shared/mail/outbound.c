@@ -80,8 +80,7 @@ static size_t local_part_length(const char *s)
     }
 }
 
-/* Host names: labels of letters, digits and inner hyphens, joined by dots. */
-static int domain_valid(const char *s)
+int mr_domain_valid(const char *s)
 {
     for (;;) {
         size_t n = 0;
@@ -105,7 +104,7 @@ int mr_address_valid(const char *s)
     if (s == NULL || strlen(s) > ADDRESS_MAX)
         return 0;
     local = local_part_length(s);
-    return local > 0 && local <= LOCAL_PART_MAX && s[local] == '@' && domain_valid(s + local + 1);
+    return local > 0 && local <= LOCAL_PART_MAX && s[local] == '@' && mr_domain_valid(s + local + 1);
 }
 
 /* --- shared pieces ----------------------------------------------------------------- */

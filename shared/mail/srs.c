@@ -25,6 +25,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "mailrobot/outbound.h"
 #include "mailrobot/srs.h"
 
 #define TIME_PRECISION 86400   /* one day */
@@ -95,26 +96,12 @@ static int has_tag(const char *s, size_t n, char which)
            && (s[4] == '=' || s[4] == '+' || s[4] == '-');
 }
 
-/* A host name: labels of letters, digits and inner hyphens joined by dots. */
+/* A host name (outbound.h) of at most DOMAIN_MAX bytes. */
 static int host_valid(const char *s)
 {
     size_t len = strlen(s);
 
-    if (len == 0 || len > DOMAIN_MAX)
-        return 0;
-    for (;;) {
-        size_t n = 0;
-
-        while (alnum((unsigned char)s[n]) || s[n] == '-')
-            n++;
-        if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
-            return 0;
-        if (s[n] == '\0')
-            return 1;
-        if (s[n] != '.')
-            return 0;
-        s += n + 1;
-    }
+    return len > 0 && len <= DOMAIN_MAX && mr_domain_valid(s);
 }
 
 /* --- the hash and the timestamp --------------------------------------------------- */

@@ -195,4 +195,8 @@ char *mr_original_subject(const mr_outbound_context *ctx);
  * pattern of schemas/actions-v1.json). */
 int mr_address_valid(const char *s);
 
+/* Whether s is a host name: labels of letters, digits and inner hyphens
+ * (at most 63 each) joined by dots. The length is the caller's to check. */
+int mr_domain_valid(const char *s);
+
 #endif
