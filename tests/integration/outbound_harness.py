@@ -3,7 +3,9 @@
 - Scenario: a topic prefix of its own with its topics, records put on its
   outbound topic as a robot's worker writes them, and a worker configured
   for the relay under test;
-- Relay: a scriptable SMTP relay on loopback (aiosmtpd). It keeps every message it accepted with its envelope, counts
+- make_certificates: a CA and a certificate for 127.0.0.1 signed by it;
+- Relay: a scriptable SMTP relay on loopback (aiosmtpd; smtps with an
+  ssl_context). It keeps every message it accepted with its envelope, counts
 connections (EHLOs) and sessions in progress, checks AUTH, and answers as
 the test scripts it: a reply code for a recipient, for MAIL FROM or for
 DATA (the first n times), a delay before the 250 after DATA."""
@@ -33,8 +35,24 @@ def parse(data):
 
 
 
+def make_certificates(d):
+    """A CA and a certificate for 127.0.0.1 signed by it."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+            "ca.pem", "-days", "2", "-subj", "/CN=mailrobot test CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
+            "server.csr", "-subj", "/CN=127.0.0.1")
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
+    for name in ("server.key", "server.pem", "ca.pem"):
+        (d / name).chmod(0o644)
+
+
 class Relay:
-    def __init__(self, login=None, password=None, port=None):
+    def __init__(self, login=None, password=None, port=None, ssl_context=None):
         self.messages = []       # dicts: mail_from, rcpt_tos, data (bytes), at, login
         self.connections = 0
         self.busy = 0            # transactions between MAIL and the end of DATA
@@ -47,16 +65,17 @@ class Relay:
         self.lock = threading.Lock()
         self.login, self.password = login, password
         self.port = port or free_port()
-        kwargs = {}
+        kwargs = {"ssl_context": ssl_context} if ssl_context else {}
         if login is not None:
-            kwargs = dict(authenticator=self._authenticate, auth_require_tls=False)
+            kwargs.update(authenticator=self._authenticate, auth_require_tls=False)
+        self.scheme = "smtps" if ssl_context else "smtp"
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port,
                                      ready_timeout=10, **kwargs)
         self.controller.start()
 
     @property
     def url(self):
-        return f"smtp://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def close(self):
         self.controller.stop()

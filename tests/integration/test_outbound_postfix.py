@@ -19,7 +19,7 @@ import pytest
 
 from exec_harness import DOMAIN, events, exec_stack, send
 from mailrobot_harness import free_port
-from outbound_harness import Scenario
+from outbound_harness import Scenario, make_certificates
 
 MAILBOX_DOMAIN = "relay.example.test"
 
@@ -33,22 +33,6 @@ def reload_postfix(stack):
     conf = stack.dir / "postfix" / "conf"
     subprocess.run(["postfix", "-c", str(conf), "reload"], check=True, capture_output=True)
     time.sleep(1)
-
-
-def make_certificates(d):
-    """A CA and a certificate for 127.0.0.1 signed by it."""
-    def openssl(*args):
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-            "ca.pem", "-days", "2", "-subj", "/CN=mailrobot test CA")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
-            "server.csr", "-subj", "/CN=127.0.0.1")
-    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
-    for name in ("server.key", "server.pem", "ca.pem"):
-        (d / name).chmod(0o644)
 
 
 @pytest.fixture(scope="module")

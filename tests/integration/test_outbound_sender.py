@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from mailrobot_harness import CTL, WORKER, clean_env, free_port, read_records
-from outbound_harness import Relay, Scenario, parse
+from outbound_harness import Relay, Scenario, make_certificates, parse
 
 
 @pytest.fixture(scope="module")
@@ -301,3 +301,21 @@ def test_dkim_signature_verifies_independently(env, relay, tmp_path):
         assert b"DKIM-Signature" not in by_id[unsigned]
     finally:
         s.stop()
+
+
+def test_smtps_relay_with_the_test_ca(env, tmp_path):
+    import ssl
+
+    make_certificates(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "server.pem", tmp_path / "server.key")
+    relay = Relay(ssl_context=context)
+    s = Scenario(env, smtp_relay=relay.url, smtp_ca_file=str(tmp_path / "ca.pem")).start()
+    try:
+        assert relay.url.startswith("smtps://")
+        effect = s.put(["bob@example.org"], subject="implicit TLS")
+        s.events(effect, "sent")
+        assert parse(relay.wait(1)[0]["data"])["Subject"] == "implicit TLS"
+    finally:
+        s.stop()
+        relay.close()
