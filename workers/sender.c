@@ -28,6 +28,7 @@
 #include "mailrobot/clock.h"
 #include "mailrobot/dkim.h"
 #include "mailrobot/outbound.h"
+#include "mailrobot/srs.h"
 
 #include "worker.h"
 
@@ -249,7 +250,7 @@ static struct curl_slist *recipients(const job *j)
     struct curl_slist *list = NULL;
     const void *value;
     size_t len;
-    char addr[300];
+    char addr[MR_SRS_ADDRESS_MAX + 3];   /* <address> (job.c: at most this long) */
 
     if (rd_kafka_message_headers(j->msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
         return NULL;
@@ -307,8 +308,12 @@ static void start(sender *s, job *j)
     CURL *easy;
     mr_err err;
 
-    if (send == NULL || (send->easy = curl_easy_init()) == NULL
-        || (send->j = j, send->rcpts = recipients(j)) == NULL) {
+    if (send != NULL) {
+        send->j = j;
+        send->easy = curl_easy_init();
+        send->rcpts = recipients(j);
+    }
+    if (send == NULL || send->easy == NULL || send->rcpts == NULL) {
         if (send)
             send_free(send);
         j->result = ATTEMPT_TEMPORARY;
