@@ -319,3 +319,17 @@ def test_smtps_relay_with_the_test_ca(env, tmp_path):
     finally:
         s.stop()
         relay.close()
+
+
+def test_long_srs_addresses_pass_unchanged(env, relay):
+    # SRS addresses have local parts longer than RFC 5321's 64 bytes.
+    rcpt = "SRS1=AbCd=fwd.example==" + "x" * 150 + "=Q4=example.org=carol@fwd.example.test"
+    mail_from = "SRS0=WxYz=Q4=" + "y" * 200 + ".example.org=dave@fwd.example.test"
+    s = Scenario(env, smtp_relay=relay.url).start()
+    try:
+        effect = s.put([rcpt], mail_from=mail_from)
+        s.events(effect, "sent")
+        [m] = relay.wait(1)
+        assert m["rcpt_tos"] == [rcpt] and m["mail_from"] == mail_from
+    finally:
+        s.stop()
