@@ -129,11 +129,6 @@ void http_start(http_client *h, http_transfer *t)
         t->done(t, CURLE_FAILED_INIT);
 }
 
-void http_cancel(http_client *h, http_transfer *t)
-{
-    curl_multi_remove_handle(h->multi, t->easy);
-}
-
 void http_client_free(http_client *h)
 {
     if (h == NULL)

@@ -1,9 +1,10 @@
 /*
  * sender.c - the outbound sender (SPEC §8): records of <prefix>.outbound
  * (mail that robots send, outbound.h) delivered by SMTP to the configured
- * relay with libcurl, on the worker's loop (http.c drives curl's multi
- * interface, whose connection cache keeps connections to the relay open
- * between messages).
+ * relay with libcurl. The transactions run on smtp_concurrency threads
+ * (smtp_pool.c: curl waits for the 250 after DATA in a blocking loop, which
+ * must not stall the worker's loop), each keeping its connection to the
+ * relay open between mails; everything else happens here, on the loop.
  *
  * A record reaches here through job.c like any other: consumed, checked
  * against the Redis marker <prefix>:sent:<effect id> (a confirmed send is
@@ -30,21 +31,8 @@
 #include "mailrobot/outbound.h"
 #include "mailrobot/srs.h"
 
+#include "smtp_pool.h"
 #include "worker.h"
-
-#define REPLY_MAX 240
-
-typedef struct smtp_send {
-    http_transfer transfer;      /* first: the transfer is the send */
-    job *j;
-    CURL *easy;
-    struct curl_slist *rcpts;
-    char *signature;             /* DKIM-Signature field, or NULL */
-    size_t signature_len;
-    size_t offset;               /* bytes of signature + message read by curl */
-    char reply[REPLY_MAX];       /* the relay's last 4xx/5xx reply line */
-    char curl_error[CURL_ERROR_SIZE];
-} smtp_send;
 
 struct sender {
     worker *w;
@@ -55,7 +43,10 @@ struct sender {
     int64_t refilled_ms;
     struct event *timer;         /* the next token */
     mr_dkim *dkim;
+    smtp_pool *pool;
 };
+
+static void on_sent(smtp_task *t, void *arg);
 
 /* --- set-up ------------------------------------------------------------------------ */
 
@@ -115,10 +106,17 @@ int sender_init(worker *w, mr_err *err)
     s->tokens = 1;
     s->refilled_ms = mr_monotonic_ms();
     if (relay_url(w->cfg, w->hostname, s->url, sizeof s->url, err) < 0
-        || mr_dkim_load(w->cfg->dkim_keys, &s->dkim, err) < 0)
+        || mr_dkim_load(w->cfg->dkim_keys, &s->dkim, err) < 0
+        || (s->pool = smtp_pool_new(w->cfg, s->url, w->base, on_sent, s, err)) == NULL)
         return -1;
     log_start(w, s);
     return 0;
+}
+
+void sender_stop(worker *w)
+{
+    if (w->sender != NULL)
+        smtp_pool_stop(w->sender->pool);
 }
 
 void sender_free(worker *w)
@@ -127,6 +125,7 @@ void sender_free(worker *w)
 
     if (s == NULL)
         return;
+    smtp_pool_free(s->pool);
     if (s->timer)
         event_free(s->timer);
     mr_dkim_free(s->dkim);
@@ -134,61 +133,7 @@ void sender_free(worker *w)
     w->sender = NULL;
 }
 
-/* --- the transfer ---------------------------------------------------------------------- */
-
-/* curl reads the message: the DKIM signature (if any), then the record. */
-static size_t read_message(char *buf, size_t size, size_t n, void *arg)
-{
-    smtp_send *send = arg;
-    const job *j = send->j;
-    size_t room = size * n, total = send->signature_len + j->msg->len, done = 0;
-
-    while (done < room && send->offset < total) {
-        const char *from;
-        size_t avail;
-
-        if (send->offset < send->signature_len) {
-            from = send->signature + send->offset;
-            avail = send->signature_len - send->offset;
-        } else {
-            from = (const char *)j->msg->payload + (send->offset - send->signature_len);
-            avail = total - send->offset;
-        }
-        if (avail > room - done)
-            avail = room - done;
-        memcpy(buf + done, from, avail);
-        done += avail;
-        send->offset += avail;
-    }
-    return done;
-}
-
-/* Keeps the relay's last failure reply (4xx, 5xx): verbose mode hands
- * every line here, and only what the relay said is looked at, never what
- * we sent (e.g. AUTH). A later "221 Bye" to curl's QUIT does not count. */
-static int watch_replies(CURL *easy, curl_infotype type, char *data, size_t len, void *arg)
-{
-    smtp_send *send = arg;
-    size_t n = 0;
-
-    (void)easy;
-    if (type != CURLINFO_HEADER_IN || len == 0 || (data[0] != '4' && data[0] != '5'))
-        return 0;
-    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
-        len--;
-    for (size_t i = 0; i < len && n + 1 < sizeof send->reply; i++)
-        send->reply[n++] = (unsigned char)data[i] < 0x20 || data[i] == 0x7f ? '?' : data[i];
-    send->reply[n] = '\0';
-    return 0;
-}
-
-static void send_free(smtp_send *send)
-{
-    curl_easy_cleanup(send->easy);
-    curl_slist_free_all(send->rcpts);
-    free(send->signature);
-    free(send);
-}
+/* --- one mail -------------------------------------------------------------------------- */
 
 attempt_result sender_classify(int curl_code, long smtp_status)
 {
@@ -201,49 +146,48 @@ attempt_result sender_classify(int curl_code, long smtp_status)
     return ATTEMPT_TEMPORARY;
 }
 
-static void describe_failure(job *j, const smtp_send *send, int code, long status)
+static void describe_failure(job *j, const smtp_task *t)
 {
     const char *hint = "";
+    const char *what = curl_easy_strerror((CURLcode)t->curl_code);
+    const char *detail = t->curl_error[0] ? t->curl_error : "no detail";
 
-    if (code == CURLE_USE_SSL_FAILED)
+    if (t->curl_code == CURLE_USE_SSL_FAILED)
         hint = " (the relay does not offer STARTTLS; smtp_starttls = required)";
-    else if (code == CURLE_LOGIN_DENIED)
+    else if (t->curl_code == CURLE_LOGIN_DENIED)
         hint = " (smtp_username/smtp_password refused)";
-    else if (code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE)
+    else if (t->curl_code == CURLE_PEER_FAILED_VERIFICATION
+             || t->curl_code == CURLE_SSL_CACERT_BADFILE)
         hint = " (the relay's certificate is not trusted: smtp_ca_file, smtp_tls_verify)";
-    if (status >= 400 && send->reply[0])
-        snprintf(j->error, sizeof j->error, "relay said: %s (%s: %s)%s", send->reply,
-                 curl_easy_strerror((CURLcode)code),
-                 send->curl_error[0] ? send->curl_error : "no detail", hint);
+    if (t->smtp_status >= 400 && t->reply[0])
+        snprintf(j->error, sizeof j->error, "relay said: %s (%s: %s)%s", t->reply, what, detail,
+                 hint);
     else
-        snprintf(j->error, sizeof j->error, "relay %s: %s: %s%s", j->w->cfg->smtp_relay,
-                 curl_easy_strerror((CURLcode)code),
-                 send->curl_error[0] ? send->curl_error : "no detail", hint);
+        snprintf(j->error, sizeof j->error, "relay %s: %s: %s%s", j->w->cfg->smtp_relay, what,
+                 detail, hint);
 }
 
 static void pump(sender *s);
 
-static void on_sent(http_transfer *t, int code)
+/* smtp_pool.c hands a finished task back, on the loop. */
+static void on_sent(smtp_task *t, void *arg)
 {
-    smtp_send *send = (smtp_send *)t;
-    job *j = send->j;
-    sender *s = j->w->sender;
-    long status = 0;
+    sender *s = arg;
+    job *j = t->owner;
 
-    curl_easy_getinfo(send->easy, CURLINFO_RESPONSE_CODE, &status);
-    j->smtp_status = (int)status;
-    j->result = sender_classify(code, status);
+    j->smtp_status = (int)t->smtp_status;
+    j->result = sender_classify(t->curl_code, t->smtp_status);
     if (j->result != ATTEMPT_DONE)
-        describe_failure(j, send, code, status);
+        describe_failure(j, t);
     j->smtp = NULL;
-    send_free(send);
+    smtp_task_free(t);
     s->active--;
     job_attempt_finished(j);
     pump(s);
 }
 
-/* The envelope: the record's mr.mail_from and mr.rcpt_to (checked by
- * job.c when it was read). */
+/* The envelope: the record's mr.rcpt_to (checked by job.c when it was
+ * read), each as "<address>". */
 static struct curl_slist *recipients(const job *j)
 {
     rd_kafka_headers_t *hdrs = NULL;
@@ -268,93 +212,38 @@ static struct curl_slist *recipients(const job *j)
     return list;
 }
 
-static void set_tls(CURL *easy, const mr_config *cfg)
+static void fail_now(job *j, const char *why)
 {
-    static const long starttls[] = {CURLUSESSL_ALL, CURLUSESSL_TRY, CURLUSESSL_NONE};
-
-    if (strncmp(cfg->smtp_relay, "smtp://", 7) == 0)
-        curl_easy_setopt(easy, CURLOPT_USE_SSL, starttls[cfg->smtp_starttls]);
-    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, cfg->smtp_tls_verify ? 1L : 0L);
-    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, cfg->smtp_tls_verify ? 2L : 0L);
-    if (cfg->smtp_ca_file[0])
-        curl_easy_setopt(easy, CURLOPT_CAINFO, cfg->smtp_ca_file);
-}
-
-static void set_auth(CURL *easy, const mr_config *cfg)
-{
-    static const char *const mechanisms[] = {"AUTH=*", "AUTH=PLAIN", "AUTH=LOGIN"};
-
-    if (cfg->smtp_username[0] == '\0')
-        return;
-    curl_easy_setopt(easy, CURLOPT_USERNAME, cfg->smtp_username);
-    curl_easy_setopt(easy, CURLOPT_PASSWORD, cfg->smtp_password);
-    curl_easy_setopt(easy, CURLOPT_LOGIN_OPTIONS, mechanisms[cfg->smtp_auth]);
-}
-
-static int sign(sender *s, smtp_send *send, mr_err *err)
-{
-    const job *j = send->j;
-
-    if (mr_dkim_sign(s->dkim, j->msg->payload, j->msg->len, &send->signature, err) < 0)
-        return -1;
-    send->signature_len = send->signature ? strlen(send->signature) : 0;
-    return 0;
+    j->result = ATTEMPT_TEMPORARY;
+    snprintf(j->error, sizeof j->error, "%s", why);
+    job_attempt_finished(j);
 }
 
 static void start(sender *s, job *j)
 {
-    const mr_config *cfg = s->w->cfg;
-    smtp_send *send = calloc(1, sizeof *send);
-    CURL *easy;
+    smtp_task *t = calloc(1, sizeof *t);
+    char why[MR_ERR_MAX + 32];
     mr_err err;
 
-    if (send != NULL) {
-        send->j = j;
-        send->easy = curl_easy_init();
-        send->rcpts = recipients(j);
-    }
-    if (send == NULL || send->easy == NULL || send->rcpts == NULL) {
-        if (send)
-            send_free(send);
-        j->result = ATTEMPT_TEMPORARY;
-        snprintf(j->error, sizeof j->error, "out of memory");
-        job_attempt_finished(j);
+    if (t == NULL || (t->rcpts = recipients(j)) == NULL) {
+        smtp_task_free(t);
+        fail_now(j, "out of memory");
         return;
     }
-    if (sign(s, send, &err) < 0) {
-        send_free(send);
-        j->result = ATTEMPT_TEMPORARY;
-        snprintf(j->error, sizeof j->error, "DKIM signing failed: %s", err.msg);
-        job_attempt_finished(j);
+    t->owner = j;
+    t->message = j->msg->payload;
+    t->message_len = j->msg->len;
+    t->mail_from = j->sender;
+    if (mr_dkim_sign(s->dkim, t->message, t->message_len, &t->signature, &err) < 0) {
+        smtp_task_free(t);
+        snprintf(why, sizeof why, "DKIM signing failed: %s", err.msg);
+        fail_now(j, why);
         return;
     }
-    easy = send->easy;
-    send->transfer.easy = easy;
-    send->transfer.done = on_sent;
-    curl_easy_setopt(easy, CURLOPT_URL, s->url);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-    curl_easy_setopt(easy, CURLOPT_MAIL_FROM, j->sender);   /* "" -> MAIL FROM:<> */
-    curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, send->rcpts);
-    curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(easy, CURLOPT_READFUNCTION, read_message);
-    curl_easy_setopt(easy, CURLOPT_READDATA, send);
-    curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE,
-                     (curl_off_t)(send->signature_len + j->msg->len));
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)cfg->smtp_timeout);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->smtp_connect_timeout);
-    curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, (long)(cfg->smtp_idle_time / 1000));
-    curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, cfg->smtp_reuse_connections ? 0L : 1L);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(easy, CURLOPT_VERBOSE, 1L);
-    curl_easy_setopt(easy, CURLOPT_DEBUGFUNCTION, watch_replies);
-    curl_easy_setopt(easy, CURLOPT_DEBUGDATA, send);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, send->curl_error);
-    set_tls(easy, cfg);
-    set_auth(easy, cfg);
-    j->smtp = send;
+    t->signature_len = t->signature ? strlen(t->signature) : 0;
+    j->smtp = t;
     s->active++;
-    http_start(s->w->http, &send->transfer);
+    smtp_pool_submit(s->pool, t);
 }
 
 /* --- the queue: smtp_concurrency and smtp_rate_limit ---------------------------------- */
@@ -427,7 +316,8 @@ void sender_deliver(job *j)
     pump(s);
 }
 
-/* The worker is stopping with j still queued or sending: forget it. */
+/* The worker is stopping with j still queued or sending: forget it (after
+ * sender_stop(): the threads are gone; the task is freed with the pool). */
 void sender_abandon(job *j)
 {
     sender *s = j->w->sender;
@@ -436,8 +326,7 @@ void sender_abandon(job *j)
     if (s == NULL)
         return;
     if (j->smtp != NULL) {
-        http_cancel(j->w->http, &j->smtp->transfer);
-        send_free(j->smtp);
+        j->smtp->owner = NULL;
         j->smtp = NULL;
         s->active--;
         return;

@@ -149,6 +149,7 @@ void worker_free(worker *w)
     char left[32];
 
     snprintf(left, sizeof left, "%zu", w->in_flight);
+    sender_stop(w);   /* its threads first: they may be using jobs' messages */
     if (w->producer && mr_producer_wait(w->producer, PRODUCER_FLUSH_MS, &err) < 0)
         mr_log(w->log, MR_LOG_WARN, "events not all sent", "detail", err.msg, NULL);
     while (w->jobs != NULL) {

@@ -24,7 +24,8 @@
  *                topic, webhooks, state, defer, reject; and the
  *                autoreply robot
  *   sender.c     the outbound sender: mail robots send (<prefix>.outbound)
- *                delivered by SMTP to the relay, through http.c's curl
+ *                delivered by SMTP to the relay (smtp_pool.c: the SMTP
+ *                transactions, on threads)
  *   outcome.c    retry topics, dead letters, events
  *   metrics.c    /metrics and /healthz (libmicrohttpd, its own thread;
  *                counters are atomics)
@@ -97,7 +98,7 @@ struct job {
      * envelope sender and robot_name the robot that sent it. */
     int outbound;
     char effect_id[33];
-    struct smtp_send *smtp;   /* the SMTP transaction in progress */
+    struct smtp_task *smtp;   /* the SMTP transaction in progress (smtp_pool.c) */
     int smtp_status;          /* the relay's last reply code */
     char source[MR_TOPIC_NAME_MAX + 48];
     /* Routing. */
@@ -259,13 +260,13 @@ struct http_transfer {
 };
 http_client *http_client_new(worker *w, mr_err *err);
 void http_start(http_client *h, http_transfer *t);
-void http_cancel(http_client *h, http_transfer *t);  /* done() is not called */
 void http_client_free(http_client *h);
 
 /* sender.c */
 int sender_init(worker *w, mr_err *err);
 void sender_deliver(job *j);             /* -> job_attempt_finished() */
 void sender_abandon(job *j);
+void sender_stop(worker *w);             /* aborts and joins the SMTP threads */
 void sender_free(worker *w);
 attempt_result sender_classify(int curl_code, long smtp_status);
 
