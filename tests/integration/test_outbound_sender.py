@@ -333,3 +333,21 @@ def test_long_srs_addresses_pass_unchanged(env, relay):
         assert m["rcpt_tos"] == [rcpt] and m["mail_from"] == mail_from
     finally:
         s.stop()
+
+
+def test_a_small_in_flight_limit_loses_and_repeats_nothing(env, relay):
+    # worker_in_flight_limit 4: the consumer holds its partitions again and
+    # again; what librdkafka had fetched is parked (4 records at most) or
+    # dropped and fetched again after a seek. Every mail arrives once.
+    relay.data_delay = 0.02
+    s = Scenario(env, smtp_relay=relay.url, worker_in_flight_limit="4",
+                 smtp_concurrency="2").start()
+    try:
+        effects = [s.put([f"h{i}@example.org"]) for i in range(80)]
+        got = relay.wait(80, timeout=120)
+        time.sleep(1)
+        ids = [parse(m["data"])["Message-ID"].strip("<>").split("@")[0] for m in relay.messages]
+        assert sorted(ids) == sorted(effects), (len(ids), len(set(ids)))
+        assert len(got) == 80
+    finally:
+        s.stop()
