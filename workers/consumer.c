@@ -3,14 +3,10 @@
  * inbound topic and every retry topic (SPEC §6).
  *
  * - Records are taken while fewer than worker_in_flight_limit jobs are in
- *   flight; at the limit every partition is held (paused) and the consumer
- *   keeps polling, so it stays in its group and rebalances are served.
- *   What it still returns (librdkafka had fetched it) is parked, up to
- *   worker_in_flight_limit records and PARK_BYTES, and taken first on
- *   release; beyond that it is dropped and fetched again on release (a
- *   seek, see partitions.c). Parking matters for speed: a resumed
- *   partition's records arrive only after a new fetch, about a second
- *   later (bench/outbound), and the parked records fill that gap.
+ *   flight; at the limit every partition is held (paused; what it still
+ *   returns is dropped and fetched again on release, see partitions.c) and
+ *   the consumer keeps polling, so it stays in its group and rebalances
+ *   are served.
  * - A retry-topic record whose mr.not_before lies ahead holds only its own
  *   partition until then: records of one retry topic are due in the order
  *   they were written, and nothing else waits.
@@ -39,13 +35,6 @@
 #include "worker.h"
 
 #define HOLD_RESUME_PERCENT 75 /* resume below this share of the limit */
-#define PARK_BYTES (64u << 20)  /* most bytes of records parked while held */
-
-typedef struct parked_record {
-    rd_kafka_message_t *msg;
-    uint64_t generation;         /* of its partition when it was parked */
-    struct parked_record *next;
-} parked_record;
 #define CLOSE_LIMIT_MS 10000
 #define TOPIC_CHECKS 10
 #define TOPIC_CHECK_PAUSE_MS 500
@@ -224,70 +213,6 @@ static void release_all(worker *w)
     w->all_paused = 0;
 }
 
-/* Keeps a record that arrived while every partition is held; 0 if it
- * cannot be kept (full, or its partition already dropped one: what comes
- * after a dropped record must be fetched again after it). */
-static int park(worker *w, partition *p, rd_kafka_message_t *msg)
-{
-    parked_record *r;
-
-    if (p->refetch_from >= 0 || w->parked_count >= (size_t)w->cfg->worker_in_flight_limit
-        || w->parked_bytes + msg->len > PARK_BYTES || (r = malloc(sizeof *r)) == NULL)
-        return 0;
-    r->msg = msg;
-    r->generation = p->generation;
-    r->next = NULL;
-    if (w->parked == NULL)
-        w->parked_tail = &w->parked;
-    *w->parked_tail = r;
-    w->parked_tail = &r->next;
-    w->parked_count++;
-    w->parked_bytes += msg->len;
-    return 1;
-}
-
-/* The oldest parked record whose partition is still ours (the same
- * assignment), or NULL. */
-static rd_kafka_message_t *unpark(worker *w)
-{
-    while (w->parked != NULL) {
-        parked_record *r = w->parked;
-        rd_kafka_message_t *msg = r->msg;
-        partition *p = partition_find(w, rd_kafka_topic_name(msg->rkt), msg->partition);
-        uint64_t generation = r->generation;
-
-        w->parked = r->next;
-        w->parked_count--;
-        w->parked_bytes -= msg->len;
-        free(r);
-        if (p != NULL && p->generation == generation)
-            return msg;
-        rd_kafka_message_destroy(msg);
-    }
-    return NULL;
-}
-
-static void unpark_all(worker *w)
-{
-    rd_kafka_message_t *msg;
-
-    while ((msg = unpark(w)) != NULL)
-        rd_kafka_message_destroy(msg);
-}
-
-/* A record polled while held or stopping: parked, or dropped (and fetched
- * again on release, or after a restart). */
-static void keep_for_later(worker *w, rd_kafka_message_t *msg)
-{
-    partition *p = partition_find(w, rd_kafka_topic_name(msg->rkt), msg->partition);
-
-    if (p != NULL && !w->stopping && park(w, p, msg))
-        return;
-    if (p != NULL)
-        partition_drop(p, msg->offset);
-    rd_kafka_message_destroy(msg);
-}
-
 void consumer_drain(worker *w)
 {
     size_t limit = (size_t)w->cfg->worker_in_flight_limit;
@@ -297,13 +222,12 @@ void consumer_drain(worker *w)
     if (w->all_paused && w->in_flight * 100 < limit * HOLD_RESUME_PERCENT && !w->stopping)
         release_all(w);
     for (;;) {
-        rd_kafka_message_t *msg = NULL;
+        rd_kafka_message_t *msg;
 
         if (!w->stopping && !w->all_paused && w->in_flight >= limit)
             hold_all(w);
-        if (!w->stopping && !w->all_paused)
-            msg = unpark(w);
-        if (msg == NULL && (msg = rd_kafka_consumer_poll(w->consumer, 0)) == NULL)
+        msg = rd_kafka_consumer_poll(w->consumer, 0);
+        if (msg == NULL)
             return;
         if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             rd_kafka_message_destroy(msg);
@@ -312,7 +236,11 @@ void consumer_drain(worker *w)
                    rd_kafka_message_errstr(msg), NULL);
             rd_kafka_message_destroy(msg);
         } else if (w->stopping || w->all_paused) {
-            keep_for_later(w, msg);
+            partition *p = partition_find(w, rd_kafka_topic_name(msg->rkt), msg->partition);
+
+            if (p != NULL)
+                partition_drop(p, msg->offset);
+            rd_kafka_message_destroy(msg);
         } else {
             take(w, msg);
         }
@@ -506,7 +434,6 @@ void consumer_close(worker *w)
         event_free(w->consumer_event);
         w->consumer_event = NULL;
     }
-    unpark_all(w);   /* librdkafka waits for every message to be destroyed */
     queue = rd_kafka_queue_get_consumer(w->consumer);
     rd_kafka_queue_io_event_enable(queue, -1, NULL, 0);
     rd_kafka_queue_destroy(queue);

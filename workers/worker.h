@@ -157,9 +157,6 @@ struct worker {
     mr_topic retry_topics[MR_MAX_RETRY_DELAYS];
     size_t retry_topic_count;
     partition *partitions;        /* assigned partitions */
-    struct parked_record *parked; /* polled while all were held (consumer.c) */
-    struct parked_record **parked_tail;
-    size_t parked_count, parked_bytes;
     uint64_t generation;          /* source of partition generations */
     int all_paused;               /* paused for the in-flight limit */
 

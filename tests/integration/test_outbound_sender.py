@@ -337,8 +337,8 @@ def test_long_srs_addresses_pass_unchanged(env, relay):
 
 def test_a_small_in_flight_limit_loses_and_repeats_nothing(env, relay):
     # worker_in_flight_limit 4: the consumer holds its partitions again and
-    # again; what librdkafka had fetched is parked (4 records at most) or
-    # dropped and fetched again after a seek. Every mail arrives once.
+    # again; what it still returns is dropped and fetched again after a
+    # seek on release. Every mail arrives once.
     relay.data_delay = 0.02
     s = Scenario(env, smtp_relay=relay.url, worker_in_flight_limit="4",
                  smtp_concurrency="2").start()
