@@ -1,6 +1,7 @@
 /*
- * directory.c - robots and routes in Redis for mailrobotctl: keys,
- * transactional changes under WATCH, and sorted listings (see directory.h).
+ * directory.c - robots and routes in Redis for mailrobotctl: keys and the
+ * writes of a change, sorted listings (see directory.h). The transactions
+ * themselves are the directory library's (mailrobot/directory.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,10 +11,6 @@
 #include "mailrobot/redis.h"
 
 #include "directory.h"
-
-/* A change whose checks keep being invalidated by other changes gives up
- * after this many tries. */
-#define DIR_ATTEMPTS 5
 
 int dir_key(const mr_config *cfg, const char *kind, const char *name, char *out, size_t outsz,
             mr_err *err)
@@ -60,142 +57,63 @@ int dir_drop(const mr_config *cfg, dir_write *writes, size_t *count, const char 
     return 0;
 }
 
-/* A reply that only matters as success (not NULL) or failure. */
-static int command_ok(redisReply *reply)
-{
-    if (reply == NULL)
-        return -1;
-    freeReplyObject(reply);
-    return 0;
-}
+/* Runs the admin plan inside mr_dir_change (directory.h) and queues its
+ * writes: robots and routes only, so only <p>:robots:version is INCR'd. */
+typedef struct plan_adapter {
+    dir_plan_fn *plan;
+    void *opaque;
+} plan_adapter;
 
-static int queue_write(redisContext *c, const dir_write *w, mr_err *err)
+static mr_dir_status adapt_plan(mr_dir *d, void *opaque, mr_dir_txn *t, mr_err *err)
 {
-    if (w->arg == NULL)
-        return command_ok(mr_redis_command(c, err, "%s %s", w->verb, w->key));
-    return command_ok(mr_redis_command(c, err, "%s %s %b", w->verb, w->key, w->arg,
-                                               w->arg_len));
-}
+    plan_adapter *a = opaque;
+    dir_write writes[DIR_MAX_WRITES];
+    size_t count = 0;
+    mr_dir_status st = MR_DIR_OK;
 
-/* MULTI, the writes, INCR version, EXEC. Returns 0 when committed, 1 when
- * the WATCH saw a concurrent change (nothing was written), -1 on error. */
-static int commit(redisContext *c, const char *version, const dir_write *writes, size_t count,
-                  mr_err *err)
-{
-    redisReply *reply;
-    int rc = 0;
-
-    if (command_ok(mr_redis_command(c, err, "MULTI")) < 0)
-        return -1;
-    for (size_t i = 0; i < count; i++)
-        if (queue_write(c, &writes[i], err) < 0) {
-            freeReplyObject(redisCommand(c, "DISCARD"));
-            return -1;
-        }
-    if (command_ok(mr_redis_command(c, err, "INCR %s", version)) < 0
-        || (reply = mr_redis_command(c, err, "EXEC")) == NULL)
-        return -1;
-    if (reply->type == REDIS_REPLY_NIL)
-        rc = 1;
-    for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++)
-        if (reply->element[i]->type == REDIS_REPLY_ERROR && rc == 0)
-            rc = mr_err_set(err, "redis: %s", reply->element[i]->str);
-    freeReplyObject(reply);
-    return rc;
+    if (a->plan(d->redis, d->cfg, a->opaque, writes, &count, err) < 0)
+        return MR_DIR_INVALID;
+    mr_dir_txn_touch_robots(t);
+    mr_dir_txn_skip_directory(t);
+    for (size_t i = 0; i < count && st == MR_DIR_OK; i++)
+        st = mr_dir_txn_add(t, err, writes[i].verb, writes[i].key, writes[i].arg, NULL);
+    return st;
 }
 
 int dir_change(redisContext *c, const mr_config *cfg, dir_plan_fn *plan, void *opaque,
                mr_err *err)
 {
-    char version[DIR_KEY_MAX];
+    mr_dir d = {c, cfg};
+    plan_adapter a = {plan, opaque};
 
-    if (dir_key(cfg, MR_KEY_VERSION, "", version, sizeof version, err) < 0)
-        return -1;
-    for (int attempt = 0; attempt < DIR_ATTEMPTS; attempt++) {
-        dir_write writes[DIR_MAX_WRITES];
-        size_t count = 0;
-        int rc;
-
-        if (command_ok(mr_redis_command(c, err, "WATCH %s", version)) < 0)
-            return -1;
-        if (plan(c, cfg, opaque, writes, &count, err) < 0) {
-            freeReplyObject(redisCommand(c, "UNWATCH"));
-            return -1;
-        }
-        rc = commit(c, version, writes, count, err);
-        if (rc <= 0)
-            return rc;
-    }
-    return mr_err_set(err, "the directory changed under this command %d times; try again",
-                      DIR_ATTEMPTS);
+    return mr_dir_change(&d, adapt_plan, &a, err) == MR_DIR_OK ? 0 : -1;
 }
 
 int dir_get(redisContext *c, const mr_config *cfg, const char *kind, const char *name,
             char **value, size_t *len, mr_err *err)
 {
-    char key[DIR_KEY_MAX];
-    redisReply *reply;
-    int found;
+    mr_dir d = {c, cfg};
+    mr_dir_status st = mr_dir_get(&d, kind, name, value, len, err);
 
-    if (dir_key(cfg, kind, name, key, sizeof key, err) < 0
-        || (reply = mr_redis_command(c, err, "GET %s", key)) == NULL)
-        return -1;
-    found = reply->type == REDIS_REPLY_STRING;
-    if (found && value != NULL) {
-        *value = malloc(reply->len + 1);
-        if (*value == NULL) {
-            freeReplyObject(reply);
-            return mr_err_set(err, "out of memory");
-        }
-        memcpy(*value, reply->str, reply->len);
-        (*value)[reply->len] = '\0';
-        if (len != NULL)
-            *len = reply->len;
-    }
-    freeReplyObject(reply);
-    return found;
-}
-
-static int compare_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return st == MR_DIR_OK ? 1 : st == MR_DIR_NOT_FOUND ? 0 : -1;
 }
 
 int dir_members(redisContext *c, const mr_config *cfg, const char *kind, char ***names,
                 size_t *count, mr_err *err)
 {
-    char key[DIR_KEY_MAX];
-    redisReply *reply;
-    size_t n = 0, total;
+    mr_dir d = {c, cfg};
 
-    if (dir_key(cfg, kind, "", key, sizeof key, err) < 0
-        || (reply = mr_redis_command(c, err, "SMEMBERS %s", key)) == NULL)
-        return -1;
-    total = reply->elements;
-    *names = calloc(total + 1, sizeof **names);
-    for (; *names != NULL && n < total; n++)
-        if (((*names)[n] = strdup(reply->element[n]->str ? reply->element[n]->str : "")) == NULL)
-            break;
-    freeReplyObject(reply);
-    if (*names == NULL || n < total) {
-        dir_names_free(*names, n);
-        return mr_err_set(err, "out of memory");
-    }
-    qsort(*names, n, sizeof **names, compare_names);
-    *count = n;
-    return 0;
+    return mr_dir_members(&d, kind, "", names, count, err) == MR_DIR_OK ? 0 : -1;
 }
 
 void dir_names_free(char **names, size_t count)
 {
-    for (size_t i = 0; names != NULL && i < count; i++)
-        free(names[i]);
-    free(names);
+    mr_dir_names_free(names, count);
 }
 
 int dir_names_has(char *const *names, size_t count, const char *name)
 {
-    return bsearch(&name, names, count, sizeof *names, compare_names) != NULL;
+    return mr_dir_names_has(names, count, name);
 }
 
 /* GETs the route of every address in one pipeline. */

@@ -17,6 +17,7 @@
 #include <hiredis/hiredis.h>
 
 #include "mailrobot/config.h"
+#include "mailrobot/directory.h"
 #include "mailrobot/err.h"
 
 #define DIR_KEY_MAX 1024
@@ -50,7 +51,10 @@ typedef int dir_plan_fn(redisContext *c, const mr_config *cfg, void *opaque, dir
                         size_t *count, mr_err *err);
 
 /* Runs plan under WATCH and commits its writes with the version INCR in one
- * transaction, retrying when a concurrent change got in first. */
+ * transaction, retrying when a concurrent change got in first: the
+ * library's mr_dir_change (mailrobot/directory.h), which also WATCHes
+ * <p>:directory:version, so aliases naming robots and robot changes never
+ * cross. */
 int dir_change(redisContext *c, const mr_config *cfg, dir_plan_fn *plan, void *opaque,
                mr_err *err);
 

@@ -17,6 +17,8 @@
  *      mailrobotctl replay --from TIME [--to TIME] [--robot R]   re-run the log
  *      mailrobotctl tail [--json]         follow delivery events
  *      mailrobotctl mime FILE             the JSON a webhook robot would post
+ *      mailrobotctl domain|account|alias ...   the hosted-mail directory (Redis)
+ *      mailrobotctl backup [--account A]  the directory as JSON; restore FILE|-
  *
  * DESCRIPTION
  *      One tool for operators, in the spirit of kcat: -h fits a screen,
@@ -30,7 +32,7 @@
  *      to stderr, or to log_file if set.
  *
  * SEE ALSO
- *      docs/configuration.md, docs/operations.md, docs/redis.md,
+ *      docs/configuration.md, docs/operations.md, docs/redis.md, docs/accounts.md,
  *      docs/robots/webhook.md, SPEC §4-§7.
  */
 #include <fcntl.h>
@@ -80,6 +82,15 @@ static const char usage_text[] =
     "  mime [--recipient A] [--robot R] ... FILE|-\n"
     "                             the JSON a webhook robot would post for a message\n"
     "\n"
+    "  domain add|remove DOMAIN   hosted domains; domain list; domain catch-all\n"
+    "             DOMAIN [TARGET|--none]\n"
+    "  account create|remove|list|show|passwd|recovery|own|check|reset-start|\n"
+    "          reset-finish ...   accounts (passwords on stdin, never in argv);\n"
+    "                             'mailrobotctl account' for the details\n"
+    "  alias set ADDRESS TARGET...|remove ADDRESS|list [DOMAIN]|show ADDRESS\n"
+    "  backup [--account A]       the directory as JSON (schemas/backup-v1.json)\n"
+    "  restore FILE|-             validate a backup, then write all of it\n"
+    "\n"
     "  -C FILE    configuration file (default $MAILROBOT_CONFIG, then\n"
     "             /etc/mailrobot/mailrobot.conf)\n"
     "  -h         this help;  -V  version\n";
@@ -120,7 +131,9 @@ static const struct {
 } commands[] = {
     {"config", ctl_config}, {"kafka", ctl_kafka}, {"robot", ctl_robot},
     {"route", ctl_route},   {"dlq", ctl_dlq},     {"replay", ctl_replay},
-    {"tail", ctl_tail},     {"mime", ctl_mime},
+    {"tail", ctl_tail},     {"mime", ctl_mime},     {"domain", ctl_domain},
+    {"account", ctl_account}, {"alias", ctl_alias}, {"backup", ctl_backup},
+    {"restore", ctl_restore},
 };
 
 int main(int argc, char **argv)
@@ -146,7 +159,8 @@ int main(int argc, char **argv)
             return usage();
         }
     }
-    if (i >= argc || (i + 1 >= argc && strcmp(argv[i], "tail") != 0))
+    if (i >= argc || (i + 1 >= argc && strcmp(argv[i], "tail") != 0
+                      && strcmp(argv[i], "backup") != 0))
         return usage();
     if (mr_config_load(&ctx.cfg, config_path, environ, &err) < 0) {
         ctl_error("configuration error: %s", err.msg);
@@ -161,6 +175,7 @@ int main(int argc, char **argv)
         ctl_error("unknown command '%s'", argv[i]);
         status = usage();
     }
+    mr_audit_free(ctx.audit);
     mr_config_free(&ctx.cfg);
     return status;
 }

@@ -31,7 +31,8 @@ static const mr_config_key config_keys[] = {
         "`bootstrap.servers`)."),
     KEY("topic_prefix", MR_CONFIG_STRING, topic_prefix, "mailrobot", 1, 0, NULL,
         "Prefix of every Kafka topic: `<prefix>.inbound`, `<prefix>.retry.<delay>`, "
-        "`<prefix>.dead`, `<prefix>.outbound`, `<prefix>.events`. Letters, digits, "
+        "`<prefix>.dead`, `<prefix>.outbound`, `<prefix>.events`, `<prefix>.audit`. "
+        "Letters, digits, "
         "`.`, `_` and `-` only."),
     KEY("redis_url", MR_CONFIG_STRING, redis_url, "redis://127.0.0.1:6379/0", 1, 0, NULL,
         "Redis holding routes, robots, state and the directory: "
@@ -66,6 +67,27 @@ static const mr_config_key config_keys[] = {
         "Most message bytes the daemon holds at once (read, or waiting for Kafka). "
         "Beyond it, new messages wait to be read; one message is always admitted, "
         "however large."),
+    KEY("directoryd_socket", MR_CONFIG_STRING, directoryd_socket, "/run/mailrobot/directoryd.sock", 1, 0,
+        NULL, "Unix socket of `mailrobot-directoryd`, the Postfix socketmap server that "
+        "answers from the directory in Redis (docs/postfix.md): name it in main.cf as "
+        "`socketmap:unix:<path>:<map>`."),
+    KEY("directoryd_socket_mode", MR_CONFIG_MODE, directoryd_socket_mode, "0660", 0, 0777, NULL,
+        "Permissions of `mailrobot-directoryd`'s socket (octal). Its answers name "
+        "accounts and alias targets (offsite addresses too), so only Postfix should "
+        "connect: the socket gets the daemon's group; run the daemon with the group "
+        "of Postfix's `mail_owner` (`postfix`)."),
+    KEY("directoryd_listen", MR_CONFIG_STRING, directoryd_listen, "", 0, 0, NULL,
+        "Also serve the socketmap on TCP, `host:port` (Postfix: "
+        "`socketmap:inet:host:port:<map>`). Loopback addresses only: the protocol has "
+        "no authentication. Empty: no TCP listener."),
+    KEY("directoryd_connection_limit", MR_CONFIG_INT, directoryd_connection_limit, "256", 1, 65536,
+        NULL, "Most connections `mailrobot-directoryd` serves at once (each Postfix "
+        "smtpd, cleanup and trivial-rewrite process keeps one); more wait in the "
+        "listen backlog."),
+    KEY("directoryd_time_limit", MR_CONFIG_DURATION, directoryd_time_limit, "1s", 10, 60000, NULL,
+        "Longest wait of `mailrobot-directoryd` for Redis to answer a lookup (and to "
+        "connect). Without an answer in time it answers `TEMP`, which Postfix turns "
+        "into a 4xx at RCPT time: never a 5xx because the directory is slow or down."),
     KEY("topic_partitions", MR_CONFIG_INT, topic_partitions, "12", 1, 100000, NULL,
         "Partitions of each topic created by `mailrobotctl kafka init`; the most "
         "worker processes that can share the inbound topic."),
@@ -213,6 +235,40 @@ static const mr_config_key config_keys[] = {
     KEY("srs_secret", MR_CONFIG_STRING, srs_secret, "", 0, 0, NULL,
         "Secret of the SRS hashes (better set as MAILROBOT_SRS_SECRET); at least "
         "16 characters when srs_domain is set."),
+    KEY("directory_reset_ttl", MR_CONFIG_DURATION, directory_reset_ttl, "1h", 1000,
+        7LL * 86400000, NULL,
+        "How long a password reset token (`mailrobotctl account reset-start`) stays "
+        "valid; it is also invalidated by its use, a newer token or a password change "
+        "(docs/accounts.md)."),
+    KEY("directory_password_min", MR_CONFIG_INT, directory_password_min, "10", 8, 128, NULL,
+        "Fewest characters (UTF-8 code points) of an account password; at most 1024 "
+        "bytes are accepted."),
+    KEY("directory_backup_limit", MR_CONFIG_SIZE, directory_backup_limit, "64MiB", 1024,
+        1LL << 30, NULL,
+        "Largest backup document `mailrobotctl restore` reads (and `backup` writes)."),
+    KEY("admind_listen", MR_CONFIG_STRING, admind_listen, "127.0.0.1:8025", 1, 0, NULL,
+        "Address of `mailrobot-admind`, the admin HTTP JSON API "
+        "(schemas/admin-api.yaml), `IPv4:port`; port 0 picks a free port (logged). "
+        "Without TLS keep it on loopback: the bearer token travels in clear."),
+    KEY("admind_token_file", MR_CONFIG_STRING, admind_token_file, "", 0, 0, NULL,
+        "File holding the API's bearer token (one line, at least 16 characters). "
+        "`mailrobot-admind` refuses to start without it and warns when the file is "
+        "readable by its group or others (make it mode 0600)."),
+    KEY("admind_tls_cert", MR_CONFIG_STRING, admind_tls_cert, "", 0, 0, NULL,
+        "PEM certificate chain of the admin API. Set with `admind_tls_key` to serve "
+        "HTTPS only; empty: plain HTTP."),
+    KEY("admind_tls_key", MR_CONFIG_STRING, admind_tls_key, "", 0, 0, NULL,
+        "PEM private key of `admind_tls_cert`."),
+    KEY("admind_body_limit", MR_CONFIG_SIZE, admind_body_limit, "1MiB", 1024, 1LL << 30, NULL,
+        "Largest request body the admin API reads; a larger one is answered 413. "
+        "`POST /restore` takes a whole backup: raise it (up to "
+        "`directory_backup_limit`) to restore through the API a directory whose "
+        "backup is larger than this."),
+    KEY("admind_connection_limit", MR_CONFIG_INT, admind_connection_limit, "64", 1, 65536, NULL,
+        "Most connections `mailrobot-admind` serves at once; more are refused."),
+    KEY("admind_time_limit", MR_CONFIG_DURATION, admind_time_limit, "30s", 1000, 3600000, NULL,
+        "An admin API connection idle (no request, no bytes of one) for this long "
+        "is closed."),
     KEY("log_level", MR_CONFIG_ENUM, log_level, "info", 0, 0, log_level_choices,
         "Least severe log level written: `debug`, `info`, `warn`, `error` or `off`."),
     KEY("log_file", MR_CONFIG_STRING, log_file, "", 0, 0, NULL,

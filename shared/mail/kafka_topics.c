@@ -48,6 +48,7 @@ size_t mr_topics(const mr_config *cfg, mr_topic *out)
     add_topic(cfg, out, &n, "dead", cfg->topic_retention);
     add_topic(cfg, out, &n, "outbound", cfg->topic_retention);
     add_topic(cfg, out, &n, "events", cfg->topic_retention);
+    add_topic(cfg, out, &n, "audit", cfg->topic_retention);
     return n;
 }
 

@@ -44,7 +44,7 @@ def test_kafka_init_creates_the_spec_topics_and_is_safe_to_repeat(kafka, tmp_pat
     first = ctl(config, "kafka", "init")
     assert first.returncode == 0, first.stderr
     names = ["acme.inbound", "acme.retry.30s", "acme.retry.5m", "acme.dead", "acme.outbound",
-             "acme.events"]
+             "acme.events", "acme.audit"]
     assert [line.split()[:2] for line in first.stdout.splitlines()] == \
         [["created", n] for n in names]
     meta, configs = topic_configs(kafka.brokers, names)
@@ -71,7 +71,7 @@ def test_kafka_init_reports_a_topic_too_small_for_the_mail(kafka, tmp_path):
     res = ctl(config, "kafka", "init")
     assert res.returncode == 1
     assert f"unfit    {prefix}.inbound  max.message.bytes=1048588 is below the" in res.stdout
-    assert "1 of 8 topics failed or are unfit" in res.stderr
+    assert "1 of 9 topics failed or are unfit" in res.stderr
 
 
 def test_kafka_init_without_a_broker_fails_clearly(kafka, tmp_path):

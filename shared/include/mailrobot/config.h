@@ -67,6 +67,11 @@ typedef struct mr_config {
     int64_t ingestd_socket_mode;
     int64_t ingestd_connection_limit;
     uint64_t ingestd_memory_limit;
+    char *directoryd_socket;
+    int64_t directoryd_socket_mode;
+    char *directoryd_listen;    /* "" = no TCP listener */
+    int64_t directoryd_connection_limit;
+    int64_t directoryd_time_limit; /* ms */
     int64_t topic_partitions;
     int64_t topic_replication_factor; /* -1: the broker's default */
     int64_t topic_retention;    /* ms */
@@ -110,6 +115,16 @@ typedef struct mr_config {
     char *dkim_keys;
     char *srs_domain;
     char *srs_secret;
+    int64_t directory_reset_ttl;    /* ms */
+    int64_t directory_password_min;
+    uint64_t directory_backup_limit;
+    char *admind_listen;
+    char *admind_token_file;
+    char *admind_tls_cert;      /* "" = plain HTTP */
+    char *admind_tls_key;
+    uint64_t admind_body_limit;
+    int64_t admind_connection_limit;
+    int64_t admind_time_limit;  /* ms */
     int log_level;              /* mr_log_level */
     char *log_file;             /* "" = stderr (daemons) / nowhere (ingest) */
 

@@ -7,6 +7,7 @@
  *   <prefix>.dead             dead letters
  *   <prefix>.outbound         mail the robots send
  *   <prefix>.events           delivery log (JSON)
+ *   <prefix>.audit            one event per directory change (schemas/audit-v1.json)
  */
 #ifndef MAILROBOT_TOPICS_H
 #define MAILROBOT_TOPICS_H
@@ -18,7 +19,7 @@
 #include "mailrobot/kafka.h"
 
 #define MR_TOPIC_NAME_MAX 256
-#define MR_MAX_TOPICS (4 + MR_MAX_RETRY_DELAYS)
+#define MR_MAX_TOPICS (5 + MR_MAX_RETRY_DELAYS)
 
 typedef struct mr_topic {
     char name[MR_TOPIC_NAME_MAX];
