@@ -195,6 +195,7 @@ static void envelope_of(const job *j, exec_envelope *e)
     e->sasl_method = j->sasl_method;
     e->sasl_sender = j->sasl_sender;
     e->sasl_username = j->sasl_username;
+    e->spam = j->spam_tagged ? "yes" : NULL;
     e->arrival_ms = rd_kafka_message_timestamp(j->msg, NULL);
     if (e->arrival_ms <= 0)
         e->arrival_ms = mr_wall_ms();

@@ -154,6 +154,7 @@ exec_strings exec_environment(const exec_envelope *e, const char *home, const ch
     env_add(&b, "SASL_METHOD", e->sasl_method, 1);
     env_add(&b, "SASL_SENDER", e->sasl_sender, 1);
     env_add(&b, "SASL_USERNAME", e->sasl_username, 1);
+    env_add(&b, "SPAM", e->spam, 1);
     env_add(&b, "PATH", EXEC_PATH, 0);
     snprintf(names, sizeof names, "%s", export ? export : "");
     for (char *name = strtok_r(names, " \t,", &save); name != NULL;

@@ -10,7 +10,8 @@
  *          LOCAL, DOMAIN, EXTENSION, ORIGINAL_RECIPIENT, CLIENT_HOSTNAME,
  *          CLIENT_ADDRESS, CLIENT_HELO, CLIENT_PROTOCOL, SASL_METHOD,
  *          SASL_SENDER, SASL_USERNAME (the last seven only when not empty),
- *          HOME and SHELL (of the robot), PATH=/usr/bin:/bin, and the
+ *          SPAM=yes only for a robot with "spam": "tag" and mail the filter
+ *          called spam (mailrobot's own; local(8) has none), HOME and SHELL (of the robot), PATH=/usr/bin:/bin, and the
  *          exported variables of the worker's own environment; values are
  *          censored like local(8)'s command_expansion_filter (other
  *          characters become '_')
@@ -48,6 +49,8 @@ typedef struct exec_envelope {
     const char *sasl_method;
     const char *sasl_sender;
     const char *sasl_username;
+    const char *spam;               /* "yes" for a robot with "spam": "tag" and a
+                                       message called spam; else NULL (no variable) */
     int64_t arrival_ms;             /* for the From_ line (Unix ms) */
 } exec_envelope;
 

@@ -21,6 +21,7 @@
 #include "mailrobot/clock.h"
 #include "mailrobot/keys.h"
 #include "mailrobot/outbound.h"
+#include "mailrobot/spam.h"
 #include "mailrobot/srs.h"
 
 #include "worker.h"
@@ -31,6 +32,7 @@
 
 static void job_dedupe(job *j);
 static void job_deliver(job *j);
+static void job_mark_done(job *j);
 static void job_finish(job *j);
 
 /* --- headers -------------------------------------------------------------------- */
@@ -327,6 +329,33 @@ static void done_key(const job *j, char *out, size_t outsz)
              j->replay ? "/" : "", j->replay ? j->replay : "", j->robot_name);
 }
 
+/* The robot's "spam" policy (robot.h) against the verdict the filter at
+ * the door wrote into the message (spam.h). "skip": done without the
+ * robot, like a drop, remembered like a delivery so that a replay does
+ * not ask again; returns 1 then. "tag": the robot is told (webhook.c,
+ * exec_plan.c). The verdict is read here, after routing and dedupe, so
+ * that a record already delivered stays "already delivered". */
+static int job_spam_policy(job *j)
+{
+    int spam;
+
+    j->spam_tagged = j->spam_skipped = 0;
+    if (j->robot->spam == MR_SPAM_DELIVER)
+        return 0;
+    spam = mr_spam_verdict(j->msg->payload ? j->msg->payload : (const unsigned char *)"",
+                           j->msg->len) == 1;
+    if (spam && j->robot->spam == MR_SPAM_TAG)
+        j->spam_tagged = 1;
+    if (!spam || j->robot->spam != MR_SPAM_SKIP)
+        return 0;
+    j->spam_skipped = 1;
+    j->result = ATTEMPT_DONE;
+    j->attempt_started_ms = mr_monotonic_ms();
+    j->http_status = 0;
+    job_mark_done(j);
+    return 1;
+}
+
 static void on_dedupe_reply(void *arg, redisReply *reply, const char *error)
 {
     job *j = arg;
@@ -350,6 +379,8 @@ static void on_dedupe_reply(void *arg, redisReply *reply, const char *error)
         sender_deliver(j);
         return;
     }
+    if (job_spam_policy(j))
+        return;
     switch (robot_slot_acquire(j->w, j)) {
     case 1:
         job_deliver(j);
@@ -413,6 +444,12 @@ static void on_marked(void *arg, redisReply *reply, const char *error)
 
     if (error != NULL) {
         job_redis_trouble(j, error);
+        return;
+    }
+    if (j->spam_skipped) {
+        outcome_event(j->w, j, "skipped", "error", "spam (robot policy skip)");
+        metrics_count(j->w, "skipped", j->robot_name);
+        job_finish(j);
         return;
     }
     snprintf(duration, sizeof duration, "%lld",

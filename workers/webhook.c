@@ -9,6 +9,8 @@
  *   Mailrobot-Robot, Mailrobot-Attempt
  *   format "raw" only: Mailrobot-Sender, -Recipient, -Original-Recipient,
  *   -Extension, -Received-At (the envelope, which JSON carries inside)
+ *   Mailrobot-Spam: yes  only for a robot with "spam": "tag" and mail the
+ *                        filter at the door called spam (docs/spam.md)
  *
  * With "actions": true (opt-in), the body of a 2xx response is JSON per
  * schemas/actions-v1.json, carried out by effects.c: replies and mails onto
@@ -357,6 +359,8 @@ void webhook_deliver(job *j)
                                j->replay ? "/" : "", j->replay ? j->replay : "");
     call->headers = add_header(call->headers, "Mailrobot-Robot: %s", j->robot_name);
     call->headers = add_header(call->headers, "Mailrobot-Attempt: %d", j->attempt + 1);
+    if (j->spam_tagged)
+        call->headers = add_header(call->headers, "Mailrobot-Spam: yes");
     call->headers = add_header(call->headers, "Expect:");
     if (robot->webhook.format == MR_WEBHOOK_RAW)
         call->headers = add_envelope_headers(call->headers, j);

@@ -106,6 +106,8 @@ struct job {
     mr_robot *robot;          /* borrowed from the router's cache (refcounted) */
     char route[512];
     char extension[256];
+    int spam_tagged;          /* robot "spam": "tag" and the message is spam: say so */
+    int spam_skipped;         /* robot "spam": "skip" and the message is spam: done */
     /* Ordering. */
     char *order_key;          /* topic + record key */
     size_t order_key_len;

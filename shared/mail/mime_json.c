@@ -97,10 +97,10 @@
  *      it; trailing blanks of lines and white space around the whole go.
  *
  * spam: null unless there are top-level fields named X-Spam*, X-Rspamd-*
- * or X-Virus-*; then {flag, score, headers}. flag: from the first of
- * X-Spam-Flag (YES/NO), X-Spam-Status ("Yes, ..."/"No, ..."), X-Spam
- * (rspamd: "Yes"/"No"); score: from the first of X-Spam-Score,
- * X-Spam-Status's score=, X-Rspamd-Score. Either is null when no field
+ * or X-Virus-*; then {flag, score, headers}. flag: mr_spam_verdict()
+ * (spam.h: the first of X-Spam-Flag (YES/NO), X-Spam-Status ("Yes, ..."/
+ * "No, ..."), X-Spam (rspamd: "Yes"/"No")); score: from the first of
+ * X-Spam-Score, X-Spam-Status's score=, X-Rspamd-Score. Either is null when no field
  * says it.
  *
  * Every string in the output is valid UTF-8: what is not is repaired with
@@ -116,6 +116,7 @@
 
 #include "mailrobot/buf.h"
 #include "mailrobot/mime_json.h"
+#include "mailrobot/spam.h"
 
 #define UTF8_REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD */
 #define ICONV_CHUNK 4096
@@ -135,6 +136,8 @@ enum { WANT_PLAIN = 1, WANT_HTML = 2 };
 
 /* The parsed message and what every part of the conversion needs. */
 typedef struct message_view {
+    const unsigned char *raw; /* the message as given (the spam verdict reads it) */
+    size_t raw_len;
     GMimeMessage *message;
     GMimeParserOptions *options;
     GPtrArray *fields; /* GMimeHeader *: the top-level fields in order */
@@ -739,20 +742,6 @@ static int parse_score(const char *s, double *score)
     return 1;
 }
 
-/* 1 or 0 for a value that starts with yes/true or no/false; -1 otherwise. */
-static int parse_yes_no(const char *value)
-{
-    while (value != NULL && (*value == ' ' || *value == '\t'))
-        value++;
-    if (value == NULL)
-        return -1;
-    if (g_ascii_strncasecmp(value, "yes", 3) == 0 || g_ascii_strncasecmp(value, "true", 4) == 0)
-        return 1;
-    if (g_ascii_strncasecmp(value, "no", 2) == 0 || g_ascii_strncasecmp(value, "false", 5) == 0)
-        return 0;
-    return -1;
-}
-
 static const char *first_field_value(const message_view *v, const char *name)
 {
     GMimeHeader *field = first_field(v, name);
@@ -760,17 +749,13 @@ static const char *first_field_value(const message_view *v, const char *name)
     return field != NULL ? g_mime_header_get_value(field) : NULL;
 }
 
+/* The verdict as spam.h defines it, from the raw header section: the
+ * worker's per-robot spam policy reads the same function. */
 static json_t *spam_flag(const message_view *v)
 {
-    static const char *const sources[] = {"X-Spam-Flag", "X-Spam-Status", "X-Spam"};
+    int flag = mr_spam_verdict(v->raw, v->raw_len);
 
-    for (size_t i = 0; i < G_N_ELEMENTS(sources); i++) {
-        int flag = parse_yes_no(first_field_value(v, sources[i]));
-
-        if (flag >= 0)
-            return json_boolean(flag);
-    }
-    return json_null();
+    return flag >= 0 ? json_boolean(flag) : json_null();
 }
 
 static json_t *spam_score(const message_view *v)
@@ -1797,6 +1782,8 @@ static int convert(const unsigned char *msg, size_t len, const mr_mime_envelope 
     message_view v;
     json_t *payload;
 
+    v.raw = msg;
+    v.raw_len = len;
     v.options = lenient_parser_options();
     v.message = parse_message(msg, len, v.options);
     v.fields = header_fields_in_order(v.message);

@@ -61,7 +61,7 @@ static const kind_def kinds[] = {
 
 /* Fields every robot may have, besides its kind's section. */
 static const char *const common_fields[] = {"name", "kind", "ordered", "concurrency",
-                                            "timeout", NULL};
+                                            "timeout", "spam", NULL};
 static const char *const webhook_fields[] = {"url", "secret", "format", "allow_private",
                                              "actions", NULL};
 static const char *const exec_fields[] = {"command", "shell", "user", "group", "directory",
@@ -685,6 +685,17 @@ static int parse_sections(json_t *root, const kind_def *kind, mr_robot *robot, m
     return kind->parse(section, robot, err);
 }
 
+static int parse_spam(json_t *value, mr_robot *robot, mr_err *err)
+{
+    static const char *const policies[] = {"deliver", "tag", "skip", NULL};
+    int policy = MR_SPAM_DELIVER;
+
+    if (parse_choice(value, "/spam", policies, &policy, err) < 0)
+        return -1;
+    robot->spam = (mr_spam_policy)policy;
+    return 0;
+}
+
 static int parse_root(json_t *root, mr_robot *robot, mr_err *err)
 {
     const kind_def *kind;
@@ -697,7 +708,8 @@ static int parse_root(json_t *root, mr_robot *robot, mr_err *err)
     kind = parse_kind(json_object_get(root, "kind"), robot, err);
     if (kind == NULL || parse_ordered(json_object_get(root, "ordered"), robot, err) < 0
         || parse_concurrency(json_object_get(root, "concurrency"), robot, err) < 0
-        || parse_timeout(json_object_get(root, "timeout"), robot, err) < 0)
+        || parse_timeout(json_object_get(root, "timeout"), robot, err) < 0
+        || parse_spam(json_object_get(root, "spam"), robot, err) < 0)
         return -1;
     return parse_sections(root, kind, robot, err);
 }

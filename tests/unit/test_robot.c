@@ -32,6 +32,7 @@ static void full_document(void **state)
         "  \"ordered\": \"strict\",\n"
         "  \"concurrency\": 8,\n"
         "  \"timeout\": \"10s\",\n"
+        "  \"spam\": \"tag\",\n"
         "  \"webhook\": {\n"
         "    \"url\": \"https://app.example.com:8443/hooks/mail?team=a%20b\",\n"
         "    \"secret\": \"" SECRET "\",\n"
@@ -48,6 +49,7 @@ static void full_document(void **state)
     assert_int_equal(robot.ordered, MR_ORDER_STRICT);
     assert_int_equal(robot.concurrency, 8);
     assert_int_equal(robot.timeout_ms, 10000);
+    assert_int_equal(robot.spam, MR_SPAM_TAG);
     assert_string_equal(robot.webhook.url, "https://app.example.com:8443/hooks/mail?team=a%20b");
     assert_string_equal(robot.webhook.secret, SECRET);
     assert_int_equal(robot.webhook.format, MR_WEBHOOK_RAW);
@@ -68,6 +70,7 @@ static void defaults(void **state)
     assert_int_equal(robot.ordered, MR_ORDER_KEY);
     assert_int_equal(robot.concurrency, 0);
     assert_int_equal(robot.timeout_ms, 0);
+    assert_int_equal(robot.spam, MR_SPAM_DELIVER);
     assert_int_equal(robot.webhook.format, MR_WEBHOOK_JSON);
     assert_int_equal(robot.webhook.allow_private, 0);
     mr_robot_free(&robot);
@@ -100,6 +103,7 @@ static void edges_accepted(void **state)
         ",\"concurrency\": 10000", ",\"concurrency\": 8.0",    ",\"concurrency\": 1e3",
         ",\"timeout\": \"100ms\"", ",\"timeout\": \"1h\"",     ",\"timeout\": \"3600s\"",
         ",\"timeout\": \"60m\"",   ",\"timeout\": \"0030\"",
+        ",\"spam\": \"deliver\"",  ",\"spam\": \"tag\"",      ",\"spam\": \"skip\"",
     };
     char json[512];
 
@@ -251,6 +255,10 @@ static void errors_name_the_field(void **state)
          "/exec/limits/swap: unknown field"},
         {"{" BASE ",\"ordered\":\"yes\"," HOOK "}", "/ordered: must be true, false or \"strict\""},
         {"{" BASE ",\"ordered\":1," HOOK "}", "/ordered: must be true, false or \"strict\""},
+        {"{" BASE ",\"spam\":\"drop\"," HOOK "}",
+         "/spam: must be one of \"deliver\", \"tag\", \"skip\""},
+        {"{" BASE ",\"spam\":true," HOOK "}",
+         "/spam: must be one of \"deliver\", \"tag\", \"skip\""},
         {"{" BASE ",\"concurrency\":0," HOOK "}", "/concurrency: must be an integer from 1 to 10000"},
         {"{" BASE ",\"concurrency\":10001," HOOK "}",
          "/concurrency: must be an integer from 1 to 10000"},

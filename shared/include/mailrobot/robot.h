@@ -10,6 +10,7 @@
  *     "ordered": true,            true | false | "strict"
  *     "concurrency": 8,           deliveries in flight per worker process
  *     "timeout": "10s",           one delivery attempt, end to end
+ *     "spam": "deliver",          "deliver" | "tag" | "skip" (docs/spam.md)
  *     "webhook": {
  *       "url": "https://app.example.com/hooks/mail",
  *       "secret": "whsec_3x...",  HMAC-SHA256 key for Mailrobot-Signature
@@ -103,6 +104,16 @@ typedef enum mr_robot_order {
                             delivered or dead-lettered, retries included */
 } mr_robot_order;
 
+/* What a robot does with mail the filter at the door called spam
+ * (mr_spam_verdict(), spam.h). */
+typedef enum mr_spam_policy {
+    MR_SPAM_DELIVER = 0,  /* "deliver" (default): like any mail (the webhook JSON's
+                             spam field still carries the verdict) */
+    MR_SPAM_TAG = 1,      /* "tag": delivered with the verdict made explicit: the
+                             request header Mailrobot-Spam: yes, the variable SPAM=yes */
+    MR_SPAM_SKIP = 2      /* "skip": not delivered; done, like a drop, event "skipped" */
+} mr_spam_policy;
+
 typedef enum mr_webhook_format {
     MR_WEBHOOK_JSON = 0, /* application/json per schemas/webhook-v1.json */
     MR_WEBHOOK_RAW = 1   /* message/rfc822, the message bytes as received */
@@ -114,6 +125,7 @@ typedef struct mr_robot {
     mr_robot_order ordered;   /* default MR_ORDER_KEY */
     int64_t concurrency;      /* default 0: the worker's worker_robot_concurrency */
     int64_t timeout_ms;       /* default 0: the worker's webhook_timeout */
+    mr_spam_policy spam;      /* default MR_SPAM_DELIVER */
     struct {
         char *url;            /* http:// or https://, absolute, at most 2048 bytes */
         char *secret;         /* at least 16 bytes; required */
