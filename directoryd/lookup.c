@@ -46,6 +46,12 @@
  * last. Postfix asks a socketmap for the full address only (it treats it
  * like a regexp table: no user@ or @domain retries), so the +extension
  * and @domain steps are made here.
+ *
+ * An alias with offsite targets and a route of its own (the forward robot
+ * the directory library made for them, docs/directory-layout.md) expands
+ * to its other targets and itself instead: Postfix keeps an address found
+ * in its own expansion, and delivers it through the mailrobot transport
+ * to that robot, which forwards with SRS.
  */
 static const char LOOKUP_SCRIPT[] =
     "local p, map, key = ARGV[1], ARGV[2], ARGV[3]\n"
@@ -60,17 +66,24 @@ static const char LOOKUP_SCRIPT[] =
     "  end\n"
     "  return best\n"
     "end\n"
-    "local function expand(targets)\n"
-    "  local out = {}\n"
+    "local function hosted(a)\n"
+    "  local d = a:match('@([^@]*)$')\n"
+    "  return d ~= nil and redis.call('SISMEMBER', p .. ':domains', d) == 1\n"
+    "end\n"
+    "local function expand(targets, self)\n"
+    "  local out, offsite = {}, false\n"
     "  for _, t in ipairs(targets) do\n"
     "    if t:sub(1, 6) == 'robot:' then\n"
     "      local a = robot_address(t:sub(7))\n"
     "      if not a then return {'TEMP', 'robot ' .. t:sub(7) .. ' has no exact route'} end\n"
     "      out[#out + 1] = a\n"
+    "    elseif self and not hosted(t) and route(self) then\n"
+    "      offsite = true\n"
     "    else\n"
     "      out[#out + 1] = t\n"
     "    end\n"
     "  end\n"
+    "  if offsite then out[#out + 1] = self end\n"
     "  table.sort(out)\n"
     "  return {'OK', table.concat(out, ',')}\n"
     "end\n"
@@ -107,7 +120,7 @@ static const char LOOKUP_SCRIPT[] =
     "  for _, c in ipairs(cands) do\n"
     "    if c:sub(1, 1) ~= '@' then\n"
     "      local targets = redis.call('SMEMBERS', p .. ':alias:' .. c)\n"
-    "      if #targets > 0 then return expand(targets) end\n"
+    "      if #targets > 0 then return expand(targets, c) end\n"
     "    end\n"
     /* An account or a robot address is a recipient of its own: the
      * domain's catch-all does not take it. */

@@ -7,12 +7,24 @@
  * the targets are followed through the aliases; reaching the alias being
  * written again means a loop. Every later change re-checks under WATCH, so
  * two concurrent writes cannot make a loop between them.
+ *
+ * Offsite targets are sent by a forward robot of the alias's own (SRS when
+ * srs_domain is configured, so that SPF passes at the destination):
+ * "alias.<BLAKE2b-128 of the address>", kind forward, to = the offsite
+ * targets, routed from the alias's address. mailrobot-directoryd then
+ * expands the alias to its local targets plus the alias's own address,
+ * which Postfix delivers through the mailrobot transport to that robot.
+ * The robot and its route are written and removed with the alias.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+#include <sodium.h>
+
 #include "mailrobot/keys.h"
+#include "mailrobot/outbound.h"
 #include "mailrobot/robot.h"
 
 #include "directory_internal.h"
@@ -204,6 +216,101 @@ static mr_dir_status find_loop(const dir_alias_map *map, const char *alias,
     return st;
 }
 
+/* --- the forward robot of offsite targets -------------------------------------------- */
+
+#define ALIAS_ROBOT_PREFIX "alias."
+
+/* "alias.<32 hex>": the name of the forward robot of an alias. */
+static void alias_robot_name(const char *address, char out[sizeof ALIAS_ROBOT_PREFIX + 32])
+{
+    unsigned char hash[16];
+    char hex[33];
+
+    crypto_generichash(hash, sizeof hash, (const unsigned char *)address, strlen(address), NULL,
+                       0);
+    sodium_bin2hex(hex, sizeof hex, hash, sizeof hash);
+    snprintf(out, sizeof ALIAS_ROBOT_PREFIX + 32, "%s%s", ALIAS_ROBOT_PREFIX, hex);
+}
+
+/* The robot's document: forward to the offsite targets. */
+static char *alias_robot_json(const mr_config *cfg, const char *name, char *const *offsite,
+                              size_t count)
+{
+    json_t *to = json_array(), *doc;
+    char *text;
+
+    for (size_t i = 0; i < count; i++)
+        json_array_append_new(to, json_string(offsite[i]));
+    doc = json_pack("{s:s, s:s, s:{s:o, s:s}}", "name", name, "kind", "forward", "forward",
+                    "to", to, "envelope_sender", cfg->srs_domain[0] ? "srs" : "keep");
+    text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(doc);
+    return text;
+}
+
+/* Writes (count > 0) or removes (count == 0) the forward robot of an alias
+ * and its route. Refused when the address routes to another robot. */
+static mr_dir_status alias_robot_write(mr_dir *d, mr_dir_txn *t, const char *address,
+                                       char *const *offsite, size_t count, mr_err *err)
+{
+    char name[sizeof ALIAS_ROBOT_PREFIX + 32], robot[MR_DIR_KEY_MAX], robots[MR_DIR_KEY_MAX],
+         route[MR_DIR_KEY_MAX], routes[MR_DIR_KEY_MAX];
+    char *routed = NULL, *json;
+    size_t len;
+    mr_dir_status st;
+
+    alias_robot_name(address, name);
+    if ((st = DIR_KEY(d, MR_KEY_ROBOT, name, robot, err)) != MR_DIR_OK
+        || (st = DIR_KEY(d, MR_KEY_ROBOTS, "", robots, err)) != MR_DIR_OK
+        || (st = DIR_KEY(d, MR_KEY_ROUTE, address, route, err)) != MR_DIR_OK
+        || (st = DIR_KEY(d, MR_KEY_ROUTES, "", routes, err)) != MR_DIR_OK
+        || (st = mr_dir_get(d, MR_KEY_ROUTE, address, &routed, &len, err)) == MR_DIR_UNAVAILABLE)
+        return st == MR_DIR_OK ? MR_DIR_UNAVAILABLE : st;
+    if (routed != NULL && strcmp(routed, name) != 0) {
+        mr_err_set(err, "address: %s routes to robot %s; remove that route before giving the "
+                   "alias offsite targets", address, routed);
+        free(routed);
+        return count > 0 ? MR_DIR_CONFLICT : MR_DIR_OK;   /* not ours: leave it */
+    }
+    if (count == 0 && routed == NULL && mr_dir_exists(d, MR_KEY_ROBOT, name, err) == 0)
+        return MR_DIR_OK;   /* nothing of ours to remove */
+    free(routed);
+    mr_dir_txn_touch_robots(t);
+    if (count == 0)
+        return (st = mr_dir_txn_add(t, err, "DEL", robot, NULL)) != MR_DIR_OK
+                   || (st = mr_dir_txn_add(t, err, "SREM", robots, name, NULL)) != MR_DIR_OK
+                   || (st = mr_dir_txn_add(t, err, "DEL", route, NULL)) != MR_DIR_OK
+                   ? st : mr_dir_txn_add(t, err, "SREM", routes, address, NULL);
+    if ((json = alias_robot_json(d->cfg, name, offsite, count)) == NULL)
+        return mr_err_set(err, "out of memory"), MR_DIR_UNAVAILABLE;
+    if ((st = mr_dir_txn_add(t, err, "SET", robot, json, NULL)) == MR_DIR_OK
+        && (st = mr_dir_txn_add(t, err, "SADD", robots, name, NULL)) == MR_DIR_OK
+        && (st = mr_dir_txn_add(t, err, "SET", route, name, NULL)) == MR_DIR_OK)
+        st = mr_dir_txn_add(t, err, "SADD", routes, address, NULL);
+    free(json);
+    return st;
+}
+
+/* The targets of an alias that are offsite (not robot:, domain not hosted),
+ * into offsite (room for count). Returns how many, or -1 (Redis). */
+static long offsite_targets(mr_dir *d, char *const *targets, size_t count, char **offsite,
+                            mr_err *err)
+{
+    long n = 0;
+
+    for (size_t i = 0; i < count; i++) {
+        int hosted;
+
+        if (strncmp(targets[i], ROBOT_PREFIX, strlen(ROBOT_PREFIX)) == 0)
+            continue;
+        if ((hosted = dir_domain_hosted(d, dir_domain_of(targets[i]), err)) < 0)
+            return -1;
+        if (!hosted)
+            offsite[n++] = targets[i];
+    }
+    return n;
+}
+
 /* --- set, remove --------------------------------------------------------------- */
 
 typedef struct alias_change {
@@ -240,6 +347,25 @@ next:;
     return MR_DIR_OK;
 }
 
+/* The alias's forward robot for its offsite targets (or none). */
+static mr_dir_status plan_offsite(mr_dir *d, alias_change *ac, mr_dir_txn *t, mr_err *err)
+{
+    char **offsite = calloc(ac->count + 1, sizeof *offsite);
+    long n = offsite ? offsite_targets(d, ac->targets, ac->count, offsite, err) : -1;
+    mr_dir_status st = MR_DIR_OK;
+
+    for (long i = 0; i < n && st == MR_DIR_OK; i++)
+        if (!mr_address_valid(offsite[i]))
+            st = (mr_err_set(err, "targets: %s: not an address a forward robot can send to",
+                             offsite[i]), MR_DIR_INVALID);
+    if (n < 0)
+        st = offsite ? MR_DIR_UNAVAILABLE : (mr_err_set(err, "out of memory"), MR_DIR_UNAVAILABLE);
+    if (st == MR_DIR_OK)
+        st = alias_robot_write(d, t, ac->address, offsite, (size_t)n, err);
+    free(offsite);
+    return st;
+}
+
 static mr_dir_status plan_set(mr_dir *d, void *opaque, mr_dir_txn *t, mr_err *err)
 {
     alias_change *ac = opaque;
@@ -269,7 +395,9 @@ static mr_dir_status plan_set(mr_dir *d, void *opaque, mr_dir_txn *t, mr_err *er
         return st;
     for (size_t i = 0; i < ac->count && st == MR_DIR_OK; i++)
         st = mr_dir_txn_add(t, err, "SADD", key, ac->targets[i], NULL);
-    return st != MR_DIR_OK ? st : mr_dir_txn_add(t, err, "SADD", aliases, ac->address, NULL);
+    if (st == MR_DIR_OK)
+        st = mr_dir_txn_add(t, err, "SADD", aliases, ac->address, NULL);
+    return st != MR_DIR_OK ? st : plan_offsite(d, ac, t, err);
 }
 
 mr_dir_status mr_dir_alias_set(mr_dir *d, const char *address, const char *const *targets,
@@ -471,6 +599,9 @@ mr_dir_status dir_forget(mr_dir *d, mr_dir_txn *t, const char *const *gone_in, s
             && (st = mr_dir_txn_add(t, err, "DEL", key, NULL)) == MR_DIR_OK)
             st = mr_dir_txn_add(t, err, "SREM", aliases, gone.items[g], NULL);
     }
+    for (size_t g = 0; g < gone.count && st == MR_DIR_OK; g++)
+        if (map_find(&map, gone.items[g]) >= 0)
+            st = alias_robot_write(d, t, gone.items[g], NULL, 0, err);
     for (size_t a = 0; a < map.count && st == MR_DIR_OK; a++) {
         if (list_has(&gone, map.names[a]) || (st = DIR_KEY(d, MR_KEY_ALIAS, map.names[a], key,
                                                            err)) != MR_DIR_OK)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from mailrobot_harness import free_port, read_records
+from mailrobot_harness import CTL, clean_env, free_port, read_records
 
 DOMAIN = "hosted.example.test"
 P = "mailrobot"
@@ -133,8 +133,9 @@ def queued(stack):
 
 
 def maildir_files(stack, local):
+    """Delivered mails: the files in new/ (not the deliverer's .tmp.* being written)."""
     new = stack.vmail / DOMAIN / local / "new"
-    return sorted(new.iterdir()) if new.is_dir() else []
+    return sorted(f for f in new.iterdir() if not f.name.startswith(".")) if new.is_dir() else []
 
 
 def wait_maildir(stack, local, count, timeout=60):
@@ -395,3 +396,30 @@ def test_slow_redis_is_a_timeout(mta):
             time.sleep(0.2)
     log = Path(mta.dir / "directoryd" / "directoryd.log").read_text()
     assert '"msg":"redis connection dropped"' in log
+
+
+def test_alias_with_offsite_targets_goes_through_its_forward_robot(mta):
+    # Written with mailrobotctl: the library gives the alias a forward robot
+    # for its offsite target and routes the alias's address to it.
+    alias = f"sales@{DOMAIN}"
+    res = subprocess.run([str(CTL), "-C", str(mta.config), "alias", "set", alias,
+                          f"bob@{DOMAIN}", "ann@partner.example"], capture_output=True,
+                         text=True, env=clean_env(), timeout=60)
+    assert res.returncode == 0, res.stderr
+    robot = mta.redis.get(f"{P}:route:{alias}")
+    assert robot and robot.startswith("alias.")
+    doc = json.loads(mta.redis.get(f"{P}:robot:{robot}"))
+    assert doc["kind"] == "forward" and doc["forward"]["to"] == ["ann@partner.example"]
+    bob_before = len(maildir_files(mta, "bob"))
+    qid, answers = send(mta, [alias], "offsite-1")
+    assert answers[alias][0] == 250
+    wait_maildir(mta, "bob", bob_before + 1)          # the local target, by Postfix
+    [rec] = read_records(mta.brokers, where=lambda r: r.h("mr.queue_id") == qid)
+    assert rec.h("mr.recipient") == alias              # the offsite one, via the robot
+    assert "ann@partner.example" not in maillog(mta)   # never relayed by Postfix itself
+    res = subprocess.run([str(CTL), "-C", str(mta.config), "alias", "remove", alias],
+                         capture_output=True, text=True, env=clean_env(), timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert mta.redis.get(f"{P}:route:{alias}") is None
+    assert mta.redis.get(f"{P}:robot:{robot}") is None
+    assert robot not in mta.redis.smembers(f"{P}:robots")
