@@ -23,6 +23,8 @@
 
 #include "mailrobot/clock.h"
 
+#include "mailrobot/listen.h"
+
 #include "admind.h"
 
 #define WAIT_MS 250     /* the loop wakes up this often: signals, audit reports */
@@ -194,6 +196,10 @@ static void on_completed(void *arg, struct MHD_Connection *conn, void **state,
 }
 
 static void on_mhd_log(void *arg, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+/* libmicrohttpd's own messages (its format strings), into our log. */
+static void on_mhd_log(void *arg, const char *fmt, va_list ap)
 {
     admind *a = arg;
     char text[512];
@@ -204,27 +210,6 @@ static void on_mhd_log(void *arg, const char *fmt, va_list ap)
     while (n > 0 && text[n - 1] == '\n')
         text[--n] = '\0';
     mr_log(a->log, MR_LOG_WARN, "libmicrohttpd", "detail", text, NULL);
-}
-
-static int parse_listen(const char *text, struct sockaddr_in *addr, mr_err *err)
-{
-    char host[64];
-    const char *colon = strrchr(text, ':');
-    long port;
-    char *end;
-
-    if (colon == NULL || (size_t)(colon - text) >= sizeof host)
-        return mr_err_set(err, "admind_listen '%s': expected host:port", text);
-    memcpy(host, text, (size_t)(colon - text));
-    host[colon - text] = '\0';
-    port = strtol(colon + 1, &end, 10);
-    memset(addr, 0, sizeof *addr);
-    addr->sin_family = AF_INET;
-    addr->sin_port = htons((uint16_t)port);
-    if (*end || colon[1] == '\0' || port < 0 || port > 65535
-        || inet_pton(AF_INET, host, &addr->sin_addr) != 1)
-        return mr_err_set(err, "admind_listen '%s': expected an IPv4 address and port", text);
-    return 0;
 }
 
 /* A whole (small) file into a malloc'd string. */
@@ -262,7 +247,7 @@ int admind_start(admind *a, mr_err *err)
     unsigned flags = MHD_USE_AUTO | MHD_USE_ERROR_LOG;
     char port[16];
 
-    if (parse_listen(cfg->admind_listen, &addr, err) < 0)
+    if (mr_listen_ipv4("admind_listen", cfg->admind_listen, &addr, err) < 0)
         return -1;
     if (tls != (cfg->admind_tls_key[0] != '\0'))
         return mr_err_set(err, "admind_tls_cert and admind_tls_key go together: set both "

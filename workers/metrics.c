@@ -27,6 +27,7 @@
 
 #include "mailrobot/buf.h"
 #include "mailrobot/clock.h"
+#include "mailrobot/listen.h"
 
 #include "worker.h"
 
@@ -223,27 +224,6 @@ static enum MHD_Result on_request(void *arg, struct MHD_Connection *conn, const 
     return reply(conn, 404, "text/plain", "not found: try /metrics or /healthz\n", 36);
 }
 
-static int parse_listen(const char *text, struct sockaddr_in *addr, mr_err *err)
-{
-    char host[64];
-    const char *colon = strrchr(text, ':');
-    long port;
-    char *end;
-
-    if (colon == NULL || (size_t)(colon - text) >= sizeof host)
-        return mr_err_set(err, "worker_http_listen '%s': expected host:port", text);
-    memcpy(host, text, (size_t)(colon - text));
-    host[colon - text] = '\0';
-    port = strtol(colon + 1, &end, 10);
-    memset(addr, 0, sizeof *addr);
-    addr->sin_family = AF_INET;
-    addr->sin_port = htons((uint16_t)port);
-    if (*end || port < 0 || port > 65535 || inet_pton(AF_INET, host, &addr->sin_addr) != 1)
-        return mr_err_set(err, "worker_http_listen '%s': expected an IPv4 address and port",
-                          text);
-    return 0;
-}
-
 metrics *metrics_start(worker *w, mr_err *err)
 {
     metrics *m = calloc(1, sizeof *m);
@@ -260,7 +240,7 @@ metrics *metrics_start(worker *w, mr_err *err)
     atomic_store(&m->heartbeat_ms, mr_monotonic_ms());
     if (w->cfg->worker_http_listen[0] == '\0')
         return m;
-    if (parse_listen(w->cfg->worker_http_listen, &addr, err) < 0) {
+    if (mr_listen_ipv4("worker_http_listen", w->cfg->worker_http_listen, &addr, err) < 0) {
         metrics_stop(m);
         return NULL;
     }

@@ -80,17 +80,8 @@ redisReply *mr_dir_command(mr_dir *d, mr_err *err, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    reply = redisvCommand(d->redis, fmt, ap);
+    reply = mr_redis_vcommand(d->redis, err, fmt, ap);
     va_end(ap);
-    if (reply == NULL) {
-        mr_err_set(err, "redis: %s", d->redis->errstr[0] ? d->redis->errstr : "no reply");
-        return NULL;
-    }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        mr_err_set(err, "redis: %s", reply->str);
-        freeReplyObject(reply);
-        return NULL;
-    }
     return reply;
 }
 

@@ -81,8 +81,15 @@ redisReply *mr_redis_command(redisContext *c, mr_err *err, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    reply = redisvCommand(c, fmt, ap);
+    reply = mr_redis_vcommand(c, err, fmt, ap);
     va_end(ap);
+    return reply;
+}
+
+redisReply *mr_redis_vcommand(redisContext *c, mr_err *err, const char *fmt, va_list ap)
+{
+    redisReply *reply = redisvCommand(c, fmt, ap);
+
     if (reply == NULL) {
         mr_err_set(err, "redis: %s", c->errstr[0] ? c->errstr : "no reply");
         return NULL;

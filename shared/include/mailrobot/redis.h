@@ -8,6 +8,8 @@
 #ifndef MAILROBOT_REDIS_H
 #define MAILROBOT_REDIS_H
 
+#include <stdarg.h>
+
 #include <hiredis/hiredis.h>
 
 #include "mailrobot/config.h"
@@ -33,5 +35,6 @@ redisContext *mr_redis_connect(const mr_config *cfg, mr_err *err);
  * NULL with the reason in err; a reply of type error is turned into NULL
  * and err too. Free with freeReplyObject(). */
 redisReply *mr_redis_command(redisContext *c, mr_err *err, const char *fmt, ...);
+redisReply *mr_redis_vcommand(redisContext *c, mr_err *err, const char *fmt, va_list ap);
 
 #endif
