@@ -26,15 +26,20 @@ class Robots:
     def __init__(self, url):
         self.r = redis.Redis.from_url(url)
 
-    def add(self, name, command, **fields):
-        exec_fields = {"command": command, **fields.pop("exec", {})}
-        doc = {"name": name, "kind": "exec", "exec": exec_fields, **fields}
+    def put(self, doc):
+        """Any robot document, routed from <name>@DOMAIN. Returns that address."""
+        name = doc["name"]
         self.r.set(f"mailrobot:robot:{name}", json.dumps(doc))
         self.r.sadd("mailrobot:robots", name)
         self.r.set(f"mailrobot:route:{name}@{DOMAIN}", name)
         self.r.sadd("mailrobot:routes", f"{name}@{DOMAIN}")
         self.r.incr("mailrobot:robots:version")
         return f"{name}@{DOMAIN}"
+
+    def add(self, name, command, **fields):
+        """An exec robot running command."""
+        exec_fields = {"command": command, **fields.pop("exec", {})}
+        return self.put({"name": name, "kind": "exec", "exec": exec_fields, **fields})
 
 
 def exec_stack(kafka, robot_dirs=(HERE / "robots",), **config):

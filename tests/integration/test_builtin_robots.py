@@ -7,7 +7,6 @@ and parsed with Python's email package."""
 import base64
 import hashlib
 import hmac
-import json
 import re
 import time
 from email import policy
@@ -31,13 +30,7 @@ def add(env, name, kind, section=None):
     doc = {"name": name, "kind": kind}
     if section is not None:
         doc[kind] = section
-    r = env.redis
-    r.set(f"mailrobot:robot:{name}", json.dumps(doc))
-    r.sadd("mailrobot:robots", name)
-    r.set(f"mailrobot:route:{name}@{DOMAIN}", name)
-    r.sadd("mailrobot:routes", f"{name}@{DOMAIN}")
-    r.incr("mailrobot:robots:version")
-    return f"{name}@{DOMAIN}"
+    return env.robots.put(doc)
 
 
 def delivered(env, mr_id):

@@ -17,7 +17,7 @@ from email.parser import BytesParser
 
 import pytest
 
-from exec_harness import DOMAIN, events, exec_stack, send
+from exec_harness import events, exec_stack, send
 from mailrobot_harness import free_port
 from outbound_harness import Scenario, make_certificates
 
@@ -83,13 +83,7 @@ def mailbox_messages(env, user, count=1, timeout=60):
 
 
 def add_robot(env, name, kind, section):
-    r = env.redis
-    r.set(f"mailrobot:robot:{name}", json.dumps({"name": name, "kind": kind, kind: section}))
-    r.sadd("mailrobot:robots", name)
-    r.set(f"mailrobot:route:{name}@{DOMAIN}", name)
-    r.sadd("mailrobot:routes", f"{name}@{DOMAIN}")
-    r.incr("mailrobot:robots:version")
-    return f"{name}@{DOMAIN}"
+    return env.robots.put({"name": name, "kind": kind, kind: section})
 
 
 def test_autoreply_arrives_in_a_real_mailbox(env):

@@ -54,13 +54,7 @@ def env(kafka):
 def webhook_robot(env, name, path, **fields):
     doc = {"name": name, "kind": "webhook", **fields,
            "webhook": {"url": env.receiver.url(path), "secret": SECRET}}
-    r = env.redis
-    r.set(f"mailrobot:robot:{name}", json.dumps(doc))
-    r.sadd("mailrobot:robots", name)
-    r.set(f"mailrobot:route:{name}@{DOMAIN}", name)
-    r.sadd("mailrobot:routes", f"{name}@{DOMAIN}")
-    r.incr("mailrobot:robots:version")
-    return f"{name}@{DOMAIN}"
+    return env.robots.put(doc)
 
 
 def smtp_send(env, rcpt, body, headers=""):
