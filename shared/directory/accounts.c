@@ -42,14 +42,11 @@ static mr_dir_status account_field(mr_dir *d, const char *address, const char *f
 {
     char key[MR_DIR_KEY_MAX];
     redisReply *reply;
-    int kind = dir_kind_of(d, address, err);
     mr_dir_status st;
 
     *value = NULL;
-    if (kind != DIR_ACCOUNT)
-        return kind < 0 ? MR_DIR_UNAVAILABLE
-                        : (mr_err_set(err, "account %s: no such account", address),
-                           MR_DIR_NOT_FOUND);
+    if ((st = dir_require(d, address, DIR_ACCOUNT, err)) != MR_DIR_OK)
+        return st;
     if ((st = DIR_KEY(d, MR_KEY_ACCOUNT, address, key, err)) != MR_DIR_OK)
         return st;
     if ((reply = mr_dir_command(d, err, "HGET %s %s", key, field)) == NULL)
@@ -395,15 +392,12 @@ mr_dir_status mr_dir_account_show(mr_dir *d, const char *address, mr_dir_account
     char key[MR_DIR_KEY_MAX];
     redisReply *reply;
     mr_dir_status st;
-    int kind;
 
     memset(a, 0, sizeof *a);
     if ((st = mr_dir_address_parse("address", address, a->address, err)) != MR_DIR_OK)
         return st;
-    if ((kind = dir_kind_of(d, a->address, err)) != DIR_ACCOUNT)
-        return kind < 0 ? MR_DIR_UNAVAILABLE
-                        : (mr_err_set(err, "account %s: no such account", a->address),
-                           MR_DIR_NOT_FOUND);
+    if ((st = dir_require(d, a->address, DIR_ACCOUNT, err)) != MR_DIR_OK)
+        return st;
     if ((st = DIR_KEY(d, MR_KEY_ACCOUNT, a->address, key, err)) != MR_DIR_OK)
         return st;
     if ((reply = mr_dir_command(d, err, "HGETALL %s", key)) == NULL)

@@ -41,6 +41,18 @@ int dir_kind_of(mr_dir *d, const char *address, mr_err *err)
     return alias < 0 ? -1 : alias ? DIR_ALIAS : DIR_NONE;
 }
 
+mr_dir_status dir_require(mr_dir *d, const char *address, int kind, mr_err *err)
+{
+    int found = dir_kind_of(d, address, err);
+    const char *what = kind == DIR_ACCOUNT ? "account" : "alias";
+
+    if (found == kind)
+        return MR_DIR_OK;
+    return found < 0 ? MR_DIR_UNAVAILABLE
+                     : (mr_err_set(err, "%s %s: no such %s", what, address, what),
+                        MR_DIR_NOT_FOUND);
+}
+
 mr_dir_status mr_dir_target_check(mr_dir *d, const char *field, const char *target, char *out,
                                   mr_err *err)
 {
@@ -431,13 +443,10 @@ static mr_dir_status plan_remove(mr_dir *d, void *opaque, mr_dir_txn *t, mr_err 
     alias_change *ac = opaque;
     char key[MR_DIR_KEY_MAX], aliases[MR_DIR_KEY_MAX];
     const char *gone[1] = {ac->address};
-    int kind = dir_kind_of(d, ac->address, err);
     mr_dir_status st;
 
-    if (kind != DIR_ALIAS)
-        return kind < 0 ? MR_DIR_UNAVAILABLE
-                        : (mr_err_set(err, "alias %s: no such alias", ac->address),
-                           MR_DIR_NOT_FOUND);
+    if ((st = dir_require(d, ac->address, DIR_ALIAS, err)) != MR_DIR_OK)
+        return st;
     if ((st = DIR_KEY(d, MR_KEY_ALIAS, ac->address, key, err)) != MR_DIR_OK
         || (st = DIR_KEY(d, MR_KEY_ALIASES, "", aliases, err)) != MR_DIR_OK
         || (st = mr_dir_txn_add(t, err, "DEL", key, NULL)) != MR_DIR_OK
@@ -459,15 +468,13 @@ mr_dir_status mr_dir_alias_get(mr_dir *d, const char *address_arg, char ***targe
 {
     char address[MR_DIR_ADDRESS_MAX + 1];
     mr_dir_status st = mr_dir_address_parse("address", address_arg, address, err);
-    int kind;
 
     *targets = NULL;
     *count = 0;
     if (st != MR_DIR_OK)
         return st;
-    if ((kind = dir_kind_of(d, address, err)) != DIR_ALIAS)
-        return kind < 0 ? MR_DIR_UNAVAILABLE
-                        : (mr_err_set(err, "alias %s: no such alias", address), MR_DIR_NOT_FOUND);
+    if ((st = dir_require(d, address, DIR_ALIAS, err)) != MR_DIR_OK)
+        return st;
     return mr_dir_members(d, MR_KEY_ALIAS, address, targets, count, err);
 }
 

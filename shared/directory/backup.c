@@ -161,13 +161,10 @@ static mr_dir_status backup_account(mr_dir *d, const char *address, json_t *doc,
 {
     char **owns = NULL;
     size_t count = 0;
-    int kind = dir_kind_of(d, address, err);
     mr_dir_status st;
 
-    if (kind != DIR_ACCOUNT)
-        return kind < 0 ? MR_DIR_UNAVAILABLE
-                        : (mr_err_set(err, "account %s: no such account", address),
-                           MR_DIR_NOT_FOUND);
+    if ((st = dir_require(d, address, DIR_ACCOUNT, err)) != MR_DIR_OK)
+        return st;
     json_object_set_new(doc, "account", json_string(address));
     if ((st = add_domain(d, json_object_get(doc, "domains"), dir_domain_of(address), 0, err))
         != MR_DIR_OK

@@ -17,6 +17,10 @@ const char *dir_domain_of(const char *address);
 enum { DIR_NONE, DIR_ACCOUNT, DIR_ALIAS };
 int dir_kind_of(mr_dir *d, const char *address, mr_err *err);
 
+/* MR_DIR_OK if address is of that kind (DIR_ACCOUNT or DIR_ALIAS); else
+ * MR_DIR_NOT_FOUND ("account <a>: no such account") or MR_DIR_UNAVAILABLE. */
+mr_dir_status dir_require(mr_dir *d, const char *address, int kind, mr_err *err);
+
 /* 1 if the domain is hosted, 0 if not, -1 on error. */
 int dir_domain_hosted(mr_dir *d, const char *domain, mr_err *err);
 

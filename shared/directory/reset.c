@@ -50,13 +50,10 @@ static mr_dir_status plan_start(mr_dir *d, void *opaque, mr_dir_txn *t, mr_err *
 {
     reset_change *rc = opaque;
     char key[MR_DIR_KEY_MAX], old[MR_DIR_TOKEN_HASH_SIZE], ttl[32];
-    int kind = dir_kind_of(d, rc->address, err);
     mr_dir_status st;
 
-    if (kind != DIR_ACCOUNT)
-        return kind < 0 ? MR_DIR_UNAVAILABLE
-                        : (mr_err_set(err, "account %s: no such account", rc->address),
-                           MR_DIR_NOT_FOUND);
+    if ((st = dir_require(d, rc->address, DIR_ACCOUNT, err)) != MR_DIR_OK)
+        return st;
     if ((st = hget(d, rc->address, "recovery", rc->recovery, sizeof rc->recovery, err))
         != MR_DIR_OK
         || (st = hget(d, rc->address, "reset", old, sizeof old, err)) != MR_DIR_OK)
